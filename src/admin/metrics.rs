@@ -1,0 +1,194 @@
+//! Prometheus metrics. Label values come only from bounded sets: site names from the config,
+//! categories from the config, sources, element kinds, results. Never a cookie name, host or
+//! path from the wire.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every metric consent-gate exports, registered in one registry.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by site, mode and jurisdiction regime.
+    pub requests: IntCounterVec,
+    /// Requests by the consent source that decided (or `none`).
+    pub consent_source: IntCounterVec,
+    /// Consent cookies present but unreadable, by source.
+    pub consent_parse_failures: IntCounterVec,
+    /// Set-Cookie lines by site, category and action (kept, stripped, would_strip).
+    pub set_cookie: IntCounterVec,
+    /// Request cookies removed before the origin, by site, category and action.
+    pub request_cookies_stripped: IntCounterVec,
+    /// Expiring Set-Cookie lines added for withdrawn consent, by site and category.
+    pub withdrawals: IntCounterVec,
+    /// Elements neutralized by site, kind, category and action (neutralized, would_neutralize).
+    pub elements_neutralized: IntCounterVec,
+    /// HTML bytes passed through the rewriter.
+    pub html_bytes: IntCounterVec,
+    /// CPU time spent rewriting one response, seconds.
+    pub rewrite_seconds: Histogram,
+    /// Rewrites aborted, by site and reason.
+    pub rewrite_failures: IntCounterVec,
+    /// Upstream errors by site.
+    pub upstream_errors: IntCounterVec,
+    /// Responses refused because an upstream exceeded a limit, by site and limit.
+    pub limit_exceeded: IntCounterVec,
+    /// Rule reloads by result.
+    pub rule_reloads: IntCounterVec,
+    /// Generation of the active rule set.
+    pub rules_generation: IntGauge,
+    /// Unix time the active rule set was loaded.
+    pub rules_loaded_timestamp: IntGauge,
+    /// Active rules by kind.
+    pub rules: IntGaugeVec,
+    /// Unknown cookies seen (kept under the default policy), by site.
+    pub unknown_cookies: IntCounterVec,
+    /// Requests answered for a host no site serves.
+    pub unknown_host: IntCounter,
+}
+
+fn counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> prometheus::Result<Self> {
+        let r = Registry::new();
+        let rewrite_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "consent_gate_html_rewrite_seconds",
+                "CPU time spent rewriting one HTML response",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        )?;
+        r.register(Box::new(rewrite_seconds.clone()))?;
+        let rules_generation = IntGauge::new(
+            "consent_gate_rules_generation",
+            "Generation of the active rule set (1 = loaded at start)",
+        )?;
+        r.register(Box::new(rules_generation.clone()))?;
+        let rules_loaded_timestamp = IntGauge::new(
+            "consent_gate_rules_loaded_timestamp_seconds",
+            "Unix time the active rule set was loaded",
+        )?;
+        r.register(Box::new(rules_loaded_timestamp.clone()))?;
+        let rules = IntGaugeVec::new(
+            Opts::new("consent_gate_rules", "Active rules by kind"),
+            &["kind"],
+        )?;
+        r.register(Box::new(rules.clone()))?;
+        let unknown_host = IntCounter::new(
+            "consent_gate_unknown_host_requests_total",
+            "Requests for a host no site serves (answered 404)",
+        )?;
+        r.register(Box::new(unknown_host.clone()))?;
+        Ok(Metrics {
+            requests: counter(
+                &r,
+                "consent_gate_requests_total",
+                "Requests by site, mode and jurisdiction regime",
+                &["site", "mode", "jurisdiction"],
+            )?,
+            consent_source: counter(
+                &r,
+                "consent_gate_consent_source_total",
+                "Requests by the consent source that decided (none: no source decided)",
+                &["source"],
+            )?,
+            consent_parse_failures: counter(
+                &r,
+                "consent_gate_consent_parse_failures_total",
+                "Consent signals present but malformed, oversized or not UTF-8",
+                &["source"],
+            )?,
+            set_cookie: counter(
+                &r,
+                "consent_gate_set_cookie_total",
+                "Set-Cookie lines from upstreams by category and action",
+                &["site", "category", "action"],
+            )?,
+            request_cookies_stripped: counter(
+                &r,
+                "consent_gate_request_cookies_stripped_total",
+                "Request cookies removed before reaching the origin",
+                &["site", "category", "action"],
+            )?,
+            withdrawals: counter(
+                &r,
+                "consent_gate_withdrawals_total",
+                "Expiring Set-Cookie lines added for cookies whose consent is missing or withdrawn",
+                &["site", "category"],
+            )?,
+            elements_neutralized: counter(
+                &r,
+                "consent_gate_elements_neutralized_total",
+                "HTML elements made inert",
+                &["site", "kind", "category", "action"],
+            )?,
+            html_bytes: counter(
+                &r,
+                "consent_gate_html_bytes_total",
+                "HTML bytes passed through the rewriter",
+                &["site"],
+            )?,
+            rewrite_seconds,
+            rewrite_failures: counter(
+                &r,
+                "consent_gate_rewrite_failures_total",
+                "HTML rewrites that failed",
+                &["site", "policy"],
+            )?,
+            upstream_errors: counter(
+                &r,
+                "consent_gate_upstream_errors_total",
+                "Requests that failed at the upstream",
+                &["site"],
+            )?,
+            limit_exceeded: counter(
+                &r,
+                "consent_gate_limit_exceeded_total",
+                "Upstream responses refused for exceeding a limit",
+                &["site", "limit"],
+            )?,
+            rule_reloads: counter(
+                &r,
+                "consent_gate_rule_reloads_total",
+                "Rule reloads by result",
+                &["result"],
+            )?,
+            unknown_cookies: counter(
+                &r,
+                "consent_gate_unknown_cookies_total",
+                "Cookies that no rule classifies",
+                &["site"],
+            )?,
+            rules_generation,
+            rules_loaded_timestamp,
+            rules,
+            unknown_host,
+            registry: r,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}

@@ -1,0 +1,524 @@
+//! The server configuration: one TOML file, validated completely at start-up so that a mistake
+//! is refused with `file:line:column` before any traffic is served.
+
+pub mod raw;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use raw::{CachePrivacy, Mode};
+
+use crate::category::{Categories, Category, CategorySet};
+use crate::consent::{Jurisdictions, Policy, Precedence, Regime, SourceKind};
+use crate::cookies::UnknownCookies;
+use crate::html;
+use crate::source::{Position, toml_error};
+
+/// A configuration error, with its position when it has one.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read config: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A problem at a position in the file.
+    #[error("{pos}: {message}")]
+    At {
+        /// Where.
+        pos: Position,
+        /// What.
+        message: String,
+    },
+}
+
+/// One site behind the proxy.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Name, used as the `site` metric label.
+    pub name: String,
+    /// Lower-case host names routed to this site.
+    pub hosts: Vec<String>,
+    /// Upstream addresses, resolved at start-up.
+    pub upstreams: Vec<SocketAddr>,
+    /// TLS to the upstream.
+    pub tls: bool,
+    /// SNI and certificate name for TLS upstreams.
+    pub sni: String,
+    /// Verify the upstream certificate.
+    pub verify_upstream_cert: bool,
+    /// enforce, report-only or off.
+    pub mode: Mode,
+    /// Remove non-consented cookies from requests.
+    pub strip_request_cookies: bool,
+    /// Treatment of cookies no rule knows.
+    pub unknown_cookies: UnknownCookies,
+    /// How rewritten responses are kept out of shared caches.
+    pub cache_privacy: CachePrivacy,
+    /// Upstream connect timeout.
+    pub connect_timeout: Duration,
+    /// Upstream read timeout.
+    pub read_timeout: Duration,
+    /// Upstream write timeout.
+    pub write_timeout: Duration,
+}
+
+/// Process-level settings handed to Pingora.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Proxy listen addresses.
+    pub listen: Vec<SocketAddr>,
+    /// Worker threads.
+    pub threads: usize,
+    /// Seconds to keep serving after SIGTERM before shutting down.
+    pub grace_period_seconds: u64,
+    /// Seconds allowed for services to stop after the grace period.
+    pub graceful_shutdown_timeout_seconds: u64,
+    /// PID file.
+    pub pid_file: String,
+    /// Socket used to hand listeners over on upgrade.
+    pub upgrade_sock: String,
+}
+
+/// Limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most `Set-Cookie` headers accepted from an upstream response.
+    pub max_set_cookie_headers: usize,
+    /// HTML rewriting limits.
+    pub html: html::Limits,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Process settings.
+    pub server: ServerSettings,
+    /// Admin listener.
+    pub admin_listen: SocketAddr,
+    /// Rule files, resolved against the config file's directory.
+    pub rule_files: Vec<PathBuf>,
+    /// Consent evaluation.
+    pub policy: Policy,
+    /// Sites.
+    pub sites: Vec<Site>,
+    /// Index of the site serving unknown hosts.
+    pub default_site: Option<usize>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err<T>(&self, span: Range<usize>, message: impl Into<String>) -> Result<T, ConfigError> {
+        Err(ConfigError::At {
+            pos: Position::of_span(self.path, self.text, span),
+            message: message.into(),
+        })
+    }
+
+    fn category(
+        &self,
+        categories: &Categories,
+        name: &toml::Spanned<String>,
+    ) -> Result<Category, ConfigError> {
+        categories.lookup(name.get_ref()).map_or_else(
+            || {
+                let known: Vec<&str> = categories.iter().map(|(_, n)| n).collect();
+                self.err(
+                    name.span(),
+                    format!(
+                        "unknown category {:?} (known: {})",
+                        name.get_ref(),
+                        known.join(", ")
+                    ),
+                )
+            },
+            Ok,
+        )
+    }
+
+    fn addr(&self, raw: &toml::Spanned<String>) -> Result<SocketAddr, ConfigError> {
+        match raw.get_ref().to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(a)) => Ok(a),
+            Ok(None) => self.err(
+                raw.span(),
+                format!("{:?} resolves to no address", raw.get_ref()),
+            ),
+            Err(e) => self.err(
+                raw.span(),
+                format!("{:?} is not a host:port address: {e}", raw.get_ref()),
+            ),
+        }
+    }
+
+    fn header(
+        &self,
+        raw: &Option<toml::Spanned<String>>,
+    ) -> Result<Option<http::HeaderName>, ConfigError> {
+        match raw {
+            None => Ok(None),
+            Some(h) if h.get_ref().is_empty() => Ok(None),
+            Some(h) => http::HeaderName::from_bytes(h.get_ref().as_bytes())
+                .map(Some)
+                .or_else(|_| {
+                    self.err(
+                        h.span(),
+                        format!("{:?} is not a valid header name", h.get_ref()),
+                    )
+                }),
+        }
+    }
+}
+
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':')
+        })
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates config text read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let file: raw::File = toml::from_str(text).map_err(|e| {
+            let (pos, message) = toml_error(path, text, &e);
+            ConfigError::At { pos, message }
+        })?;
+        let cx = Ctx { path, text };
+
+        let mut listen = Vec::new();
+        for l in &file.server.listen {
+            listen.push(cx.addr(l)?);
+        }
+        if listen.is_empty() {
+            return cx.err(0..0, "[server] listen needs at least one address");
+        }
+        if file.server.threads == 0 {
+            return cx.err(0..0, "[server] threads must be at least 1");
+        }
+        let admin_listen = cx.addr(&file.admin.listen)?;
+
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rule_files = file
+            .rules
+            .files
+            .iter()
+            .map(|f| base.join(f.get_ref()))
+            .collect();
+
+        let extra: Vec<&str> = file
+            .consent
+            .categories
+            .iter()
+            .map(|c| c.get_ref().as_str())
+            .collect();
+        let categories = match Categories::with_extra(&extra) {
+            Ok(c) => c,
+            Err(e) => {
+                let span = file
+                    .consent
+                    .categories
+                    .first()
+                    .map_or(0..0, toml::Spanned::span);
+                return cx.err(span, e.to_string());
+            }
+        };
+
+        let mut sources = Vec::new();
+        for s in &file.consent.sources {
+            let Some(kind) = SourceKind::from_label(s.get_ref()) else {
+                let known: Vec<&str> = SourceKind::ALL.iter().map(|k| k.label()).collect();
+                return cx.err(
+                    s.span(),
+                    format!(
+                        "unknown consent source {:?} (known: {})",
+                        s.get_ref(),
+                        known.join(", ")
+                    ),
+                );
+            };
+            if sources.contains(&kind) {
+                return cx.err(
+                    s.span(),
+                    format!("consent source {:?} listed twice", s.get_ref()),
+                );
+            }
+            sources.push(kind);
+        }
+        if file.consent.max_cookie_bytes == 0 {
+            return cx.err(0..0, "[consent] max_cookie_bytes must be positive");
+        }
+        let mut groups = HashMap::new();
+        for (id, cat) in &file.consent.onetrust.groups {
+            groups.insert(id.clone(), cx.category(&categories, cat)?);
+        }
+        let mut gpc_denies = CategorySet::EMPTY;
+        for c in &file.jurisdiction.gpc_denies {
+            gpc_denies.insert(cx.category(&categories, c)?);
+        }
+        let regime = |r: raw::Regime| match r {
+            raw::Regime::OptIn => Regime::OptIn,
+            raw::Regime::OptOut => Regime::OptOut,
+        };
+        let jurisdictions = Jurisdictions {
+            country_header: cx.header(&file.jurisdiction.country_header)?,
+            region_header: cx.header(&file.jurisdiction.region_header)?,
+            regimes: file
+                .jurisdiction
+                .regions
+                .iter()
+                .map(|(k, v)| (k.to_ascii_uppercase(), regime(*v)))
+                .collect(),
+            default: regime(file.jurisdiction.default),
+        };
+        let policy = Policy {
+            categories: categories.clone(),
+            sources,
+            precedence: match file.consent.precedence {
+                raw::Precedence::FirstDecides => Precedence::FirstDecides,
+                raw::Precedence::MostRestrictive => Precedence::MostRestrictive,
+            },
+            max_cookie_bytes: file.consent.max_cookie_bytes,
+            own_cookie: file.consent.cookie.clone(),
+            onetrust_cookie: file.consent.onetrust.cookie.clone(),
+            onetrust_groups: groups,
+            cookiebot_cookie: file.consent.cookiebot.cookie.clone(),
+            cookiebot_honor_no_consent_required: file.consent.cookiebot.honor_no_consent_required,
+            jurisdictions,
+            gpc_denies,
+            gpc_in_opt_in: file.jurisdiction.gpc_in_opt_in,
+        };
+
+        let mut sites = Vec::new();
+        let mut default_site = None;
+        let mut seen_hosts: HashMap<String, String> = HashMap::new();
+        for spanned in &file.site {
+            let s = spanned.get_ref();
+            let name = s.name.get_ref().clone();
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return cx.err(
+                    s.name.span(),
+                    format!("site name {name:?} must use only a-z, 0-9, '-' and '_'"),
+                );
+            }
+            if sites.iter().any(|x: &Site| x.name == name) {
+                return cx.err(s.name.span(), format!("site {name:?} is defined twice"));
+            }
+            let mut hosts = Vec::new();
+            for h in &s.hosts {
+                let host = h.get_ref().trim_end_matches('.').to_ascii_lowercase();
+                if !valid_host(&host) {
+                    return cx.err(h.span(), format!("{:?} is not a host name", h.get_ref()));
+                }
+                if let Some(other) = seen_hosts.insert(host.clone(), name.clone()) {
+                    return cx.err(
+                        h.span(),
+                        format!("host {host:?} is already served by site {other:?}"),
+                    );
+                }
+                hosts.push(host);
+            }
+            if s.default {
+                if default_site.is_some() {
+                    return cx.err(spanned.span(), "only one site can be the default");
+                }
+                default_site = Some(sites.len());
+            }
+            if hosts.is_empty() && !s.default {
+                return cx.err(
+                    spanned.span(),
+                    format!("site {name:?} needs hosts or default = true"),
+                );
+            }
+            if s.upstreams.is_empty() {
+                return cx.err(
+                    spanned.span(),
+                    format!("site {name:?} needs at least one upstream"),
+                );
+            }
+            let mut upstreams = Vec::new();
+            for u in &s.upstreams {
+                upstreams.push(cx.addr(u)?);
+            }
+            let unknown_cookies = match s.unknown_cookies.get_ref().as_str() {
+                "allow" => UnknownCookies::Allow,
+                _ => UnknownCookies::As(cx.category(&categories, &s.unknown_cookies)?),
+            };
+            let sni = s
+                .sni
+                .clone()
+                .or_else(|| hosts.first().cloned())
+                .unwrap_or_default();
+            sites.push(Site {
+                name,
+                hosts,
+                upstreams,
+                tls: s.tls,
+                sni,
+                verify_upstream_cert: s.verify_upstream_cert,
+                mode: s.mode,
+                strip_request_cookies: s.strip_request_cookies,
+                unknown_cookies,
+                cache_privacy: s.cache_privacy,
+                connect_timeout: Duration::from_millis(s.connect_timeout_ms),
+                read_timeout: Duration::from_millis(s.read_timeout_ms),
+                write_timeout: Duration::from_millis(s.write_timeout_ms),
+            });
+        }
+        if sites.is_empty() {
+            return cx.err(text.len()..text.len(), "at least one [[site]] is required");
+        }
+
+        Ok(Config {
+            path: path.to_owned(),
+            server: ServerSettings {
+                listen,
+                threads: file.server.threads,
+                grace_period_seconds: file.server.grace_period_seconds,
+                graceful_shutdown_timeout_seconds: file.server.graceful_shutdown_timeout_seconds,
+                pid_file: file.server.pid_file,
+                upgrade_sock: file.server.upgrade_sock,
+            },
+            admin_listen,
+            rule_files,
+            policy,
+            sites,
+            default_site,
+            limits: Limits {
+                max_set_cookie_headers: file.limits.max_set_cookie_headers,
+                html: html::Limits {
+                    max_parser_memory: file.limits.max_html_parser_memory_bytes,
+                    max_inline_script: file.limits.max_inline_script_bytes,
+                },
+            },
+        })
+    }
+
+    /// The site for a request's host (lower-case, port removed), or the default site.
+    pub fn site_index(&self, host: &str) -> Option<usize> {
+        self.sites
+            .iter()
+            .position(|s| s.hosts.iter().any(|h| h == host))
+            .or(self.default_site)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[server]
+listen = ["127.0.0.1:0"]
+
+[rules]
+files = ["rules.toml"]
+
+[consent.onetrust.groups]
+C0001 = "necessary"
+C0002 = "analytics"
+
+[jurisdiction]
+country_header = "CF-IPCountry"
+regions = { US = "opt-out" }
+
+[[site]]
+name = "legacy"
+hosts = ["www.example.com"]
+default = true
+upstreams = ["127.0.0.1:8081"]
+mode = "report-only"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/cg/config.toml"), text)
+    }
+
+    #[test]
+    fn a_good_config_loads_with_defaults() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.rule_files, [PathBuf::from("/etc/cg/rules.toml")]);
+        assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9901");
+        assert_eq!(c.sites[0].mode, Mode::ReportOnly);
+        assert_eq!(c.sites[0].sni, "www.example.com");
+        assert_eq!(c.policy.onetrust_groups.len(), 2);
+        assert_eq!(
+            c.policy.jurisdictions.regimes.get("US"),
+            Some(&Regime::OptOut)
+        );
+        assert_eq!(c.site_index("www.example.com"), Some(0));
+        assert_eq!(c.site_index("other"), Some(0));
+    }
+
+    #[test]
+    fn errors_point_at_file_line_and_column() {
+        let typo = GOOD.replace("country_header", "countryheader");
+        let e = parse(&typo).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/etc/cg/config.toml:13:1: unknown field `countryheader`"),
+            "{e}"
+        );
+        let bad_mode = GOOD.replace("report-only", "report");
+        let e = parse(&bad_mode).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/etc/cg/config.toml:21:8: unknown variant `report`"),
+            "{e}"
+        );
+        let bad_cat = GOOD.replace("\"analytics\"", "\"stats\"");
+        let e = parse(&bad_cat).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/etc/cg/config.toml:10:9: unknown category \"stats\""),
+            "{e}"
+        );
+        let bad_addr = GOOD.replace("127.0.0.1:8081", "nowhere");
+        let e = parse(&bad_addr).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/etc/cg/config.toml:20:14: \"nowhere\" is not a host:port address"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sites_are_checked() {
+        let e = parse("[[site]]\nname = \"a\"\nupstreams = [\"127.0.0.1:1\"]\n").unwrap_err();
+        assert!(
+            e.to_string().contains("needs hosts or default = true"),
+            "{e}"
+        );
+        let e = parse("").unwrap_err();
+        assert!(e.to_string().contains("at least one [[site]]"), "{e}");
+        let two = "[[site]]\nname = \"a\"\nhosts=[\"x\"]\nupstreams = [\"127.0.0.1:1\"]\n[[site]]\nname = \"b\"\nhosts=[\"X\"]\nupstreams = [\"127.0.0.1:1\"]\n";
+        let e = parse(two).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(":7:8: host \"x\" is already served by site \"a\""),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,346 @@
+//! The configuration file as written. Every key is documented with its default in the README
+//! ("Configuration reference"); unknown keys are rejected.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    #[serde(default)]
+    pub server: Server,
+    #[serde(default)]
+    pub admin: Admin,
+    #[serde(default)]
+    pub rules: RulesSection,
+    #[serde(default)]
+    pub consent: Consent,
+    #[serde(default)]
+    pub jurisdiction: Jurisdiction,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub site: Vec<Spanned<Site>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    #[serde(default = "default_listen")]
+    pub listen: Vec<Spanned<String>>,
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    #[serde(default = "default_grace")]
+    pub grace_period_seconds: u64,
+    #[serde(default = "default_shutdown_timeout")]
+    pub graceful_shutdown_timeout_seconds: u64,
+    #[serde(default = "default_pid_file")]
+    pub pid_file: String,
+    #[serde(default = "default_upgrade_sock")]
+    pub upgrade_sock: String,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: default_listen(),
+            threads: default_threads(),
+            grace_period_seconds: default_grace(),
+            graceful_shutdown_timeout_seconds: default_shutdown_timeout(),
+            pid_file: default_pid_file(),
+            upgrade_sock: default_upgrade_sock(),
+        }
+    }
+}
+
+fn default_listen() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "0.0.0.0:8080".to_owned())]
+}
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+fn default_grace() -> u64 {
+    10
+}
+fn default_shutdown_timeout() -> u64 {
+    5
+}
+fn default_pid_file() -> String {
+    "/tmp/consent-gate.pid".into()
+}
+fn default_upgrade_sock() -> String {
+    "/tmp/consent-gate-upgrade.sock".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    #[serde(default = "default_admin_listen")]
+    pub listen: Spanned<String>,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            listen: default_admin_listen(),
+        }
+    }
+}
+
+fn default_admin_listen() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:9901".to_owned())
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RulesSection {
+    #[serde(default)]
+    pub files: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precedence {
+    #[default]
+    FirstDecides,
+    MostRestrictive,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consent {
+    #[serde(default = "default_sources")]
+    pub sources: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub precedence: Precedence,
+    #[serde(default = "default_max_cookie_bytes")]
+    pub max_cookie_bytes: usize,
+    #[serde(default)]
+    pub categories: Vec<Spanned<String>>,
+    #[serde(default = "default_own_cookie")]
+    pub cookie: String,
+    #[serde(default)]
+    pub onetrust: OneTrust,
+    #[serde(default)]
+    pub cookiebot: Cookiebot,
+}
+
+impl Default for Consent {
+    fn default() -> Self {
+        Consent {
+            sources: default_sources(),
+            precedence: Precedence::default(),
+            max_cookie_bytes: default_max_cookie_bytes(),
+            categories: Vec::new(),
+            cookie: default_own_cookie(),
+            onetrust: OneTrust::default(),
+            cookiebot: Cookiebot::default(),
+        }
+    }
+}
+
+fn default_sources() -> Vec<Spanned<String>> {
+    ["consent-gate", "onetrust", "cookiebot", "gpc"]
+        .into_iter()
+        .map(|s| Spanned::new(0..0, s.to_owned()))
+        .collect()
+}
+fn default_max_cookie_bytes() -> usize {
+    4096
+}
+fn default_own_cookie() -> String {
+    crate::consent::own::DEFAULT_COOKIE.into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OneTrust {
+    #[serde(default = "default_onetrust_cookie")]
+    pub cookie: String,
+    #[serde(default = "default_groups")]
+    pub groups: BTreeMap<String, Spanned<String>>,
+}
+
+impl Default for OneTrust {
+    fn default() -> Self {
+        OneTrust {
+            cookie: default_onetrust_cookie(),
+            groups: default_groups(),
+        }
+    }
+}
+
+fn default_onetrust_cookie() -> String {
+    "OptanonConsent".into()
+}
+fn default_groups() -> BTreeMap<String, Spanned<String>> {
+    [
+        ("C0001", "necessary"),
+        ("C0002", "analytics"),
+        ("C0003", "functional"),
+        ("C0004", "marketing"),
+        ("C0005", "marketing"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), Spanned::new(0..0, v.to_owned())))
+    .collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cookiebot {
+    #[serde(default = "default_cookiebot_cookie")]
+    pub cookie: String,
+    #[serde(default)]
+    pub honor_no_consent_required: bool,
+}
+
+impl Default for Cookiebot {
+    fn default() -> Self {
+        Cookiebot {
+            cookie: default_cookiebot_cookie(),
+            honor_no_consent_required: false,
+        }
+    }
+}
+
+fn default_cookiebot_cookie() -> String {
+    "CookieConsent".into()
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Regime {
+    #[default]
+    OptIn,
+    OptOut,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jurisdiction {
+    #[serde(default)]
+    pub country_header: Option<Spanned<String>>,
+    #[serde(default)]
+    pub region_header: Option<Spanned<String>>,
+    #[serde(default)]
+    pub default: Regime,
+    #[serde(default)]
+    pub regions: BTreeMap<String, Regime>,
+    #[serde(default = "default_gpc_denies")]
+    pub gpc_denies: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub gpc_in_opt_in: bool,
+}
+
+impl Default for Jurisdiction {
+    fn default() -> Self {
+        Jurisdiction {
+            country_header: None,
+            region_header: None,
+            default: Regime::OptIn,
+            regions: BTreeMap::new(),
+            gpc_denies: default_gpc_denies(),
+            gpc_in_opt_in: false,
+        }
+    }
+}
+
+fn default_gpc_denies() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "marketing".to_owned())]
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "default_max_set_cookie")]
+    pub max_set_cookie_headers: usize,
+    #[serde(default = "default_max_inline_script")]
+    pub max_inline_script_bytes: usize,
+    #[serde(default = "default_max_parser_memory")]
+    pub max_html_parser_memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_set_cookie_headers: default_max_set_cookie(),
+            max_inline_script_bytes: default_max_inline_script(),
+            max_html_parser_memory_bytes: default_max_parser_memory(),
+        }
+    }
+}
+
+fn default_max_set_cookie() -> usize {
+    256
+}
+fn default_max_inline_script() -> usize {
+    4 << 20
+}
+fn default_max_parser_memory() -> usize {
+    4 << 20
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    ReportOnly,
+    Off,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CachePrivacy {
+    #[default]
+    Vary,
+    Private,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub default: bool,
+    pub upstreams: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub tls: bool,
+    #[serde(default)]
+    pub sni: Option<String>,
+    #[serde(default = "yes")]
+    pub verify_upstream_cert: bool,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default = "yes")]
+    pub strip_request_cookies: bool,
+    #[serde(default = "default_unknown")]
+    pub unknown_cookies: Spanned<String>,
+    #[serde(default)]
+    pub cache_privacy: CachePrivacy,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_io_timeout")]
+    pub read_timeout_ms: u64,
+    #[serde(default = "default_io_timeout")]
+    pub write_timeout_ms: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_unknown() -> Spanned<String> {
+    Spanned::new(0..0, "allow".to_owned())
+}
+fn default_connect_timeout() -> u64 {
+    5_000
+}
+fn default_io_timeout() -> u64 {
+    60_000
+}

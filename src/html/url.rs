@@ -1,0 +1,199 @@
+//! Where a URL in an HTML attribute points, read the way a browser would read it: entities
+//! decoded, tabs and newlines dropped, backslashes as slashes, any number of slashes after
+//! `http:`/`https:`. When in doubt the answer leans to "third party", which errs towards
+//! blocking a tracker rather than letting one through.
+
+/// The host and path a URL fetches from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Lower-case host, without port, userinfo or trailing dot.
+    pub host: String,
+    /// Path and query (`/` when empty).
+    pub path: String,
+}
+
+/// Decodes the character references that can change how a URL reads.
+pub fn decode_entities(raw: &str) -> String {
+    if !raw.contains('&') {
+        return raw.to_owned();
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(rest.get(..amp).unwrap_or_default());
+        rest = rest.get(amp..).unwrap_or_default();
+        let (decoded, used) = entity(rest);
+        match decoded {
+            Some(c) => out.push(c),
+            None => out.push('&'),
+        }
+        rest = rest.get(used.max(1)..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One character reference at the start of `s` (which starts with `&`): the character and
+/// how many bytes it used.
+fn entity(s: &str) -> (Option<char>, usize) {
+    let body = s.get(1..).unwrap_or_default();
+    if let Some(num) = body.strip_prefix('#') {
+        let (digits, radix, skip) = match num.strip_prefix(['x', 'X']) {
+            Some(hex) => (hex, 16, 3),
+            None => (num, 10, 2),
+        };
+        let len = digits
+            .bytes()
+            .take_while(|b| (*b as char).is_digit(radix))
+            .count();
+        if len == 0 {
+            return (None, 1);
+        }
+        let value = digits
+            .get(..len.min(8))
+            .and_then(|d| u32::from_str_radix(d, radix).ok())
+            .and_then(char::from_u32)
+            .unwrap_or('\u{FFFD}');
+        let semi = usize::from(digits.get(len..).is_some_and(|r| r.starts_with(';')));
+        return (Some(value), skip + len + semi);
+    }
+    const NAMED: [(&str, char); 14] = [
+        ("amp;", '&'),
+        ("sol;", '/'),
+        ("bsol;", '\\'),
+        ("colon;", ':'),
+        ("period;", '.'),
+        ("quest;", '?'),
+        ("num;", '#'),
+        ("commat;", '@'),
+        ("Tab;", '\t'),
+        ("NewLine;", '\n'),
+        ("quot;", '"'),
+        ("apos;", '\''),
+        ("lt;", '<'),
+        ("gt;", '>'),
+    ];
+    for (name, c) in NAMED {
+        if body.starts_with(name) {
+            return (Some(c), 1 + name.len());
+        }
+    }
+    (None, 1)
+}
+
+/// Reads an attribute value (entities undecoded, as lol_html gives it). `None` for relative
+/// URLs and non-network schemes (first party, or nothing fetched).
+pub fn target(raw: &str) -> Option<Target> {
+    let decoded = decode_entities(raw);
+    let cleaned: String = decoded
+        .trim_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .map(|c| if c == '\\' { '/' } else { c })
+        .collect();
+    let after_scheme = if let Some(rest) = cleaned.strip_prefix("//") {
+        rest
+    } else {
+        let colon = cleaned.find(':')?;
+        let scheme = cleaned.get(..colon)?;
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return None;
+        }
+        cleaned.get(colon + 1..)?.trim_start_matches('/')
+    };
+    let end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
+    let authority = after_scheme.get(..end)?;
+    let path = after_scheme.get(end..).unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        host_port.split_inclusive(']').next().unwrap_or(host_port)
+    } else {
+        host_port.split(':').next().unwrap_or(host_port)
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host.is_empty() {
+        return None;
+    }
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    Some(Target { host, path })
+}
+
+/// The registrable domain of a host (`www.example.co.uk` -> `example.co.uk`), or the host itself
+/// when it has none (an IP address, `localhost`).
+pub fn site_of(host: &str) -> &str {
+    if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+        return host;
+    }
+    psl::domain_str(host).unwrap_or(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(url: &str) -> Option<String> {
+        target(url).map(|t| t.host)
+    }
+
+    #[test]
+    fn absolute_and_protocol_relative() {
+        let t = target("https://www.googletagmanager.com/gtag/js?id=G-1").unwrap();
+        assert_eq!(t.host, "www.googletagmanager.com");
+        assert_eq!(t.path, "/gtag/js?id=G-1");
+        assert_eq!(
+            host("//connect.facebook.net/en_US/fbevents.js").as_deref(),
+            Some("connect.facebook.net")
+        );
+        assert_eq!(target("https://Example.COM.:443").unwrap().path, "/");
+    }
+
+    #[test]
+    fn browser_quirks_are_followed() {
+        for url in [
+            " HTTPS://evil.com/x",
+            "https:\\\\evil.com/x",
+            "https:evil.com/x",
+            "ht\ntps://ev\til.com/x",
+            "https://user:pw@evil.com:8443/x",
+            "https:&#x2F;&#x2F;evil&period;com/x",
+            "&#104;ttps://evil.com",
+            "https:&sol;&sol;evil.com",
+        ] {
+            assert_eq!(host(url).as_deref(), Some("evil.com"), "{url:?}");
+        }
+    }
+
+    #[test]
+    fn relative_and_other_schemes_have_no_host() {
+        for url in [
+            "/js/app.js",
+            "app.js",
+            "?x=1",
+            "data:text/javascript,alert(1)",
+            "javascript:void(0)",
+            "blob:https://x/1",
+            "",
+            "https://",
+        ] {
+            assert_eq!(host(url), None, "{url:?}");
+        }
+    }
+
+    #[test]
+    fn entities() {
+        assert_eq!(decode_entities("a&amp;b&#47;&#x2f&bogus;"), "a&b//&bogus;");
+        assert_eq!(decode_entities("&#99999999999;"), "\u{FFFD}");
+    }
+
+    #[test]
+    fn registrable_domain() {
+        assert_eq!(site_of("www.example.co.uk"), "example.co.uk");
+        assert_eq!(site_of("127.0.0.1"), "127.0.0.1");
+    }
+}

@@ -1,0 +1,153 @@
+//! The `consent-gate` command.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use consent_gate::config::Config;
+use consent_gate::engine::Engine;
+use consent_gate::rules::Rules;
+use consent_gate::server::{self, RunOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "consent-gate",
+    version,
+    about = "A reverse proxy that enforces cookie consent at the HTTP layer"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Run {
+        /// Config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Take over the listeners of the running instance (zero-downtime upgrade; send it
+        /// SIGQUIT after this one starts).
+        #[arg(long)]
+        upgrade: bool,
+    },
+    /// Validate a config file and the rule files it names, or rule files on their own.
+    Check {
+        /// Config file.
+        #[arg(long, short, required_unless_present = "rules")]
+        config: Option<PathBuf>,
+        /// Rule files to check without a config (built-in categories only).
+        #[arg(long, num_args = 1..)]
+        rules: Vec<PathBuf>,
+    },
+    /// Run a demo: a legacy site with real-world tracker embeds behind the proxy.
+    Demo {
+        /// Proxy address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Admin (metrics) address.
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        admin: SocketAddr,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn check(config: Option<PathBuf>, rule_files: Vec<PathBuf>) -> anyhow::Result<String> {
+    if let Some(path) = config {
+        let config = Config::load(&path)?;
+        let mut files = config.rule_files.clone();
+        files.extend(rule_files);
+        let rules = Rules::load(&files, &config.policy.categories)?;
+        let c = rules.counts();
+        Ok(format!(
+            "{}: OK: {} site(s), {} rule file(s): {} cookie, {} resource, {} signature, {} allow rules",
+            path.display(),
+            config.sites.len(),
+            rules.files().len(),
+            c.cookies,
+            c.resources,
+            c.signatures,
+            c.allows
+        ))
+    } else {
+        let rules = Rules::load(&rule_files, &Default::default())?;
+        let c = rules.counts();
+        Ok(format!(
+            "OK: {} rule file(s): {} cookie, {} resource, {} signature, {} allow rules",
+            rules.files().len(),
+            c.cookies,
+            c.resources,
+            c.signatures,
+            c.allows
+        ))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Check { config, rules } => match check(config, rules) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run { config, upgrade } => {
+            let engine = match Config::load(&config)
+                .map_err(anyhow::Error::from)
+                .and_then(|c| Ok(Engine::new(c)?))
+            {
+                Ok(e) => Arc::new(e),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            tracing::info!(config = %config.display(), "starting consent-gate");
+            server::build(engine, RunOptions { upgrade }).run_forever()
+        }
+        Command::Demo { listen, admin } => match consent_gate::demo::prepare(listen, admin) {
+            Ok((engine, banner, origin)) => {
+                println!("{banner}");
+                let mut server = server::build(engine, RunOptions::default());
+                server.add_service(origin);
+                server.run_forever()
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

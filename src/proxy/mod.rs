@@ -1,0 +1,637 @@
+//! The Pingora adapter: moves data between Pingora's phases and the pure core.
+//!
+//! * `request_filter`: route by host, read consent, decide which request cookies go upstream.
+//! * `upstream_request_filter`: rewrite the `Cookie` header, ask for identity encoding when the
+//!   body may need rewriting.
+//! * `upstream_response_filter`: filter `Set-Cookie`, add withdrawal lines, decide whether the
+//!   HTML body is rewritten and fix its headers.
+//! * `response_body_filter`: stream the body through the neutralizer.
+//! * `logging`: access log and metrics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType, Result};
+
+use crate::category::{Category, CategorySet};
+use crate::config::{CachePrivacy, Mode};
+use crate::consent::{Consent, RequestSignals};
+use crate::cookies::{self, jar::Jar};
+use crate::engine::Engine;
+use crate::html::{self, Page, ResponseInfo, Rewriter};
+
+/// The proxy.
+#[derive(Debug)]
+pub struct ConsentGate {
+    engine: Arc<Engine>,
+    round_robin: Vec<AtomicUsize>,
+}
+
+impl ConsentGate {
+    /// A proxy over a shared engine.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        let round_robin = engine
+            .config
+            .sites
+            .iter()
+            .map(|_| AtomicUsize::new(0))
+            .collect();
+        ConsentGate {
+            engine,
+            round_robin,
+        }
+    }
+}
+
+/// Per-request state.
+#[derive(Default)]
+pub struct Ctx {
+    site: Option<usize>,
+    mode: Option<Mode>,
+    rules: Option<Arc<crate::rules::Rules>>,
+    consent: Option<Consent>,
+    host: String,
+    new_cookie_header: Option<Vec<u8>>,
+    /// Request cookies of denied categories: (name, category).
+    withdraw: Vec<(String, Option<Category>)>,
+    request_cookies_stripped: usize,
+    set_cookies_stripped: usize,
+    withdrawal_lines: usize,
+    /// In a mutex only because Pingora needs the context to be `Sync`; never contended.
+    rewriter: Option<std::sync::Mutex<Rewriter>>,
+    /// Report-only: the rewriter observes, the original bytes go out.
+    observe_only: bool,
+    rewrite_time: Duration,
+    html_bytes: u64,
+    rewrite_failed: bool,
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    host.rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h)
+}
+
+fn request_host(req: &RequestHeader) -> String {
+    let raw = req
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.host())
+        .unwrap_or_default();
+    strip_port(raw.trim())
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+fn mode_label(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Enforce => "enforce",
+        Mode::ReportOnly => "report-only",
+        Mode::Off => "off",
+    }
+}
+
+async fn respond(session: &mut Session, status: u16, body: &'static str) -> Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(3))?;
+    resp.insert_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
+    resp.insert_header(header::CONTENT_LENGTH, body.len().to_string())?;
+    resp.insert_header(header::CACHE_CONTROL, "no-store")?;
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
+        .await?;
+    Ok(())
+}
+
+fn internal(context: &'static str, cause: impl std::fmt::Display) -> Box<Error> {
+    Error::explain(ErrorType::InternalError, format!("{context}: {cause}"))
+}
+
+impl ConsentGate {
+    fn site(&self, ctx: &Ctx) -> Option<&crate::config::Site> {
+        ctx.site.and_then(|i| self.engine.config.sites.get(i))
+    }
+
+    fn site_label<'a>(&'a self, ctx: &Ctx) -> &'a str {
+        self.site(ctx).map_or("", |s| s.name.as_str())
+    }
+
+    fn category_label(&self, c: Option<Category>) -> &str {
+        c.map_or("unknown", |c| self.engine.config.policy.categories.name(c))
+    }
+
+    /// Filters `Set-Cookie` and adds withdrawal lines.
+    fn enforce_set_cookies(&self, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+        let (Some(rules), Some(consent), Some(site)) = (&ctx.rules, &ctx.consent, self.site(ctx))
+        else {
+            return Ok(());
+        };
+        let enforce = site.mode == Mode::Enforce;
+        let m = &self.engine.metrics;
+        let values: Vec<http::HeaderValue> = resp
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .cloned()
+            .collect();
+        if values.len() > self.engine.config.limits.max_set_cookie_headers {
+            m.limit_exceeded
+                .with_label_values(&[&site.name, "max_set_cookie_headers"])
+                .inc();
+            let mut e = Error::explain(
+                ErrorType::HTTPStatus(502),
+                format!(
+                    "Set-Cookie count {} exceeds max_set_cookie_headers={}",
+                    values.len(),
+                    self.engine.config.limits.max_set_cookie_headers
+                ),
+            );
+            e.esource = ErrorSource::Upstream;
+            return Err(e);
+        }
+        let policy = &self.engine.config.policy;
+        let mut kept = Vec::with_capacity(values.len());
+        let mut set_names: Vec<Vec<u8>> = Vec::new();
+        for v in &values {
+            let name = cookies::set_cookie_name(v.as_bytes());
+            let d = cookies::decide(name, rules, policy, site.unknown_cookies, consent);
+            let category = self.category_label(d.category);
+            if d.rule.is_none() && d.category.is_none() {
+                m.unknown_cookies.with_label_values(&[&site.name]).inc();
+            }
+            if d.keep {
+                m.set_cookie
+                    .with_label_values(&[&site.name, category, "kept"])
+                    .inc();
+                kept.push(v.clone());
+                set_names.push(name.to_vec());
+            } else if enforce {
+                m.set_cookie
+                    .with_label_values(&[&site.name, category, "stripped"])
+                    .inc();
+                ctx.set_cookies_stripped += 1;
+                tracing::debug!(site = %site.name, cookie = %String::from_utf8_lossy(name), rule = ?d.rule.map(|r| rules.origin(r)), "Set-Cookie stripped");
+            } else {
+                m.set_cookie
+                    .with_label_values(&[&site.name, category, "would_strip"])
+                    .inc();
+                kept.push(v.clone());
+                set_names.push(name.to_vec());
+            }
+        }
+        if kept.len() != values.len() {
+            resp.remove_header(&header::SET_COOKIE);
+            for v in kept {
+                resp.append_header(header::SET_COOKIE, v)?;
+            }
+        }
+        if enforce && !ctx.withdraw.is_empty() {
+            let domain = cookies::cookie_domain(&ctx.host);
+            let mut done: Vec<&str> = Vec::new();
+            for (name, category) in &ctx.withdraw {
+                if done.contains(&name.as_str()) || set_names.iter().any(|n| n == name.as_bytes()) {
+                    continue;
+                }
+                done.push(name);
+                for line in cookies::withdrawal_lines(name, domain.as_deref(), &[]) {
+                    resp.append_header(header::SET_COOKIE, line)?;
+                    ctx.withdrawal_lines += 1;
+                }
+                m.withdrawals
+                    .with_label_values(&[&site.name, self.category_label(*category)])
+                    .inc();
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides whether the body is rewritten and prepares the headers if so.
+    fn prepare_rewrite(
+        &self,
+        session: &Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let (Some(rules), Some(consent), Some(site)) = (&ctx.rules, &ctx.consent, self.site(ctx))
+        else {
+            return Ok(());
+        };
+        if consent.denied.intersection(rules.blockable()).is_empty() {
+            return Ok(());
+        }
+        let content_type = resp
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(http::HeaderValue::as_bytes);
+        let info = ResponseInfo {
+            head: session.req_header().method == http::Method::HEAD,
+            status: resp.status.as_u16(),
+            content_type,
+        };
+        if !html::is_html_body(info) {
+            return Ok(());
+        }
+        let report_only = site.mode == Mode::ReportOnly;
+        let encoded = resp
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        let failure = |m: &crate::admin::metrics::Metrics, reason: &str| {
+            m.rewrite_failures
+                .with_label_values(&[&site.name, reason])
+                .inc();
+        };
+        if encoded {
+            // The origin ignored our request for identity encoding.
+            failure(&self.engine.metrics, "encoding");
+            if report_only {
+                return Ok(());
+            }
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(502),
+                "HTML response arrived compressed; it cannot be rewritten",
+            ));
+        }
+        let encoding = match html::charset(content_type) {
+            Ok(e) => e,
+            Err(label) => {
+                failure(&self.engine.metrics, "charset");
+                if report_only {
+                    return Ok(());
+                }
+                return Err(Error::explain(
+                    ErrorType::HTTPStatus(502),
+                    format!("unknown charset {label:?}"),
+                ));
+            }
+        };
+        let page = Page {
+            rules: Arc::clone(rules),
+            allowed: consent.allowed,
+            site: html::url::site_of(&ctx.host).to_owned(),
+            report_only,
+        };
+        let rewriter = match Rewriter::new(
+            page,
+            &self.engine.selectors,
+            encoding,
+            self.engine.config.limits.html,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                failure(&self.engine.metrics, "charset");
+                if report_only {
+                    return Ok(());
+                }
+                return Err(Error::explain(ErrorType::HTTPStatus(502), e.to_string()));
+            }
+        };
+        ctx.rewriter = Some(std::sync::Mutex::new(rewriter));
+        ctx.observe_only = report_only;
+        if report_only {
+            return Ok(());
+        }
+        resp.remove_header(&header::CONTENT_LENGTH);
+        resp.remove_header(&header::ACCEPT_RANGES);
+        for h in ["content-md5", "digest", "repr-digest", "content-digest"] {
+            resp.remove_header(h);
+        }
+        if let Some(etag) = resp.headers.get(header::ETAG).cloned() {
+            let bytes = etag.as_bytes();
+            if !bytes.starts_with(b"W/") {
+                let mut weak = b"W/".to_vec();
+                weak.extend_from_slice(bytes);
+                resp.insert_header(header::ETAG, weak)?;
+            }
+        }
+        match site.cache_privacy {
+            CachePrivacy::Vary => {
+                let existing: Vec<String> = resp
+                    .headers
+                    .get_all(header::VARY)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .map(str::to_owned)
+                    .collect();
+                let has = existing
+                    .iter()
+                    .flat_map(|v| v.split(','))
+                    .any(|t| t.trim().eq_ignore_ascii_case("cookie") || t.trim() == "*");
+                if !has {
+                    resp.append_header(header::VARY, "Cookie")?;
+                }
+            }
+            CachePrivacy::Private => {
+                resp.insert_header(header::CACHE_CONTROL, "private, no-store")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for ConsentGate {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let req = session.req_header();
+        ctx.host = request_host(req);
+        let config = &self.engine.config;
+        let Some(index) = config.site_index(&ctx.host) else {
+            self.engine.metrics.unknown_host.inc();
+            respond(
+                session,
+                404,
+                "consent-gate: no site is configured for this host\n",
+            )
+            .await?;
+            return Ok(true);
+        };
+        ctx.site = Some(index);
+        let Some(site) = config.sites.get(index) else {
+            return Ok(false);
+        };
+        ctx.mode = Some(site.mode);
+        if site.mode == Mode::Off {
+            self.engine
+                .metrics
+                .requests
+                .with_label_values(&[&site.name, "off", "none"])
+                .inc();
+            return Ok(false);
+        }
+        let rules = self.engine.rules();
+        let headers = &req.headers;
+        let jar = Jar::parse(
+            headers
+                .get_all(header::COOKIE)
+                .iter()
+                .map(http::HeaderValue::as_bytes),
+        );
+        let policy = &config.policy;
+        let header_value = |name: &Option<http::HeaderName>| {
+            name.as_ref()
+                .and_then(|n| headers.get(n))
+                .map(http::HeaderValue::as_bytes)
+        };
+        let consent = policy.evaluate(RequestSignals {
+            jar: &jar,
+            gpc: crate::consent::gpc_enabled(
+                headers
+                    .get_all("sec-gpc")
+                    .iter()
+                    .map(http::HeaderValue::as_bytes),
+            ),
+            country: header_value(&policy.jurisdictions.country_header),
+            region: header_value(&policy.jurisdictions.region_header),
+        });
+        let m = &self.engine.metrics;
+        m.requests
+            .with_label_values(&[&site.name, mode_label(site.mode), consent.regime.label()])
+            .inc();
+        m.consent_source
+            .with_label_values(&[consent.source.map_or("none", |s| s.label())])
+            .inc();
+        for f in &consent.failures {
+            m.consent_parse_failures
+                .with_label_values(&[f.label()])
+                .inc();
+        }
+
+        let filtered =
+            cookies::filter_request(&jar, &rules, policy, site.unknown_cookies, &consent);
+        let action = if site.mode == Mode::Enforce && site.strip_request_cookies {
+            "stripped"
+        } else {
+            "would_strip"
+        };
+        for s in &filtered.stripped {
+            m.request_cookies_stripped
+                .with_label_values(&[&site.name, self.category_label(s.category), action])
+                .inc();
+        }
+        if site.mode == Mode::Enforce {
+            if site.strip_request_cookies {
+                ctx.new_cookie_header = filtered.header;
+                ctx.request_cookies_stripped = filtered.stripped.len();
+            }
+            ctx.withdraw = filtered
+                .stripped
+                .into_iter()
+                .map(|s| (s.name, s.category))
+                .collect();
+        }
+        ctx.consent = Some(consent);
+        ctx.rules = Some(rules);
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let (Some(site), Some(index)) = (self.site(ctx), ctx.site) else {
+            return Err(Error::explain(ErrorType::InternalError, "no site selected"));
+        };
+        let turn = self
+            .round_robin
+            .get(index)
+            .map_or(0, |c| c.fetch_add(1, Ordering::Relaxed));
+        let Some(addr) = site.upstreams.get(turn % site.upstreams.len().max(1)) else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "site has no upstream",
+            ));
+        };
+        let mut peer = HttpPeer::new(*addr, site.tls, site.sni.clone());
+        peer.options.connection_timeout = Some(site.connect_timeout);
+        peer.options.read_timeout = Some(site.read_timeout);
+        peer.options.write_timeout = Some(site.write_timeout);
+        peer.options.verify_cert = site.verify_upstream_cert;
+        peer.options.verify_hostname = site.verify_upstream_cert;
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(cookie) = ctx.new_cookie_header.take() {
+            upstream.remove_header(&header::COOKIE);
+            if !cookie.is_empty() {
+                upstream.insert_header(header::COOKIE, cookie)?;
+            }
+        }
+        if let Some(addr) = session.client_addr().and_then(|a| a.as_inet()) {
+            let ip = addr.ip().to_string();
+            let value = match upstream
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(prior) => format!("{prior}, {ip}"),
+                None => ip,
+            };
+            upstream.insert_header("x-forwarded-for", value)?;
+        }
+        // A body we may have to rewrite must arrive uncompressed.
+        if let (Some(rules), Some(consent)) = (&ctx.rules, &ctx.consent)
+            && !consent.denied.intersection(rules.blockable()).is_empty()
+            && ctx.mode == Some(Mode::Enforce)
+        {
+            upstream.insert_header(header::ACCEPT_ENCODING, "identity")?;
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if ctx.mode.is_none() || ctx.mode == Some(Mode::Off) || resp.status.is_informational() {
+            return Ok(());
+        }
+        self.enforce_set_cookies(resp, ctx)?;
+        self.prepare_rewrite(session, resp, ctx)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        let Some(rewriter) = ctx.rewriter.as_mut() else {
+            return Ok(None);
+        };
+        let rewriter = rewriter
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let started = Instant::now();
+        let mut result = match body.as_ref() {
+            Some(chunk) => {
+                ctx.html_bytes += chunk.len() as u64;
+                rewriter.write(chunk)
+            }
+            None => Ok(Bytes::new()),
+        };
+        if end_of_stream && let Ok(out) = &result {
+            result = rewriter.end().map(|tail| {
+                if tail.is_empty() {
+                    out.clone()
+                } else {
+                    let mut all = Vec::with_capacity(out.len() + tail.len());
+                    all.extend_from_slice(out);
+                    all.extend_from_slice(&tail);
+                    Bytes::from(all)
+                }
+            });
+        }
+        ctx.rewrite_time += started.elapsed();
+        match result {
+            Ok(out) => {
+                if !ctx.observe_only {
+                    *body = Some(out);
+                }
+                Ok(None)
+            }
+            Err(e) => {
+                ctx.rewrite_failed = true;
+                let site = self.site_label(ctx).to_owned();
+                self.engine
+                    .metrics
+                    .rewrite_failures
+                    .with_label_values(&[&site, "rewrite"])
+                    .inc();
+                tracing::error!(site = %site, error = %e, "HTML rewrite failed");
+                if ctx.observe_only {
+                    ctx.rewriter = None;
+                    return Ok(None);
+                }
+                // Fail closed: the rest of the page would load what consent denied.
+                Err(internal("HTML rewrite failed, response aborted", e))
+            }
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let m = &self.engine.metrics;
+        let site = self.site_label(ctx).to_owned();
+        if let Some(err) = e
+            && err.esource() == &ErrorSource::Upstream
+        {
+            m.upstream_errors.with_label_values(&[&site]).inc();
+        }
+        let mut neutralized = 0;
+        if let Some(rewriter) = ctx.rewriter.as_mut() {
+            let stats = rewriter
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .stats();
+            neutralized = stats.total();
+            let action = if ctx.observe_only {
+                "would_neutralize"
+            } else {
+                "neutralized"
+            };
+            for ((kind, category), n) in &stats.counts {
+                m.elements_neutralized
+                    .with_label_values(&[
+                        &site,
+                        kind.label(),
+                        self.category_label(Some(*category)),
+                        action,
+                    ])
+                    .inc_by(*n);
+            }
+            for a in &stats.actions {
+                tracing::debug!(site = %site, kind = a.kind.label(), vendor = %a.vendor, rule = %a.rule, target = %a.target, action, "element");
+            }
+            m.html_bytes
+                .with_label_values(&[&site])
+                .inc_by(ctx.html_bytes);
+            m.rewrite_seconds.observe(ctx.rewrite_time.as_secs_f64());
+        }
+        let req = session.req_header();
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let denied = ctx.consent.as_ref().map_or(String::new(), |c| {
+            self.engine.config.policy.categories.join(
+                c.denied.difference(CategorySet::only(Category::NECESSARY)),
+                ",",
+            )
+        });
+        tracing::info!(
+            target: "access",
+            site = %site,
+            method = %req.method,
+            path = %req.uri.path(),
+            status,
+            mode = ctx.mode.map_or("none", mode_label),
+            consent_source = ctx.consent.as_ref().and_then(|c| c.source).map_or("none", |s| s.label()),
+            denied = %denied,
+            request_cookies_stripped = ctx.request_cookies_stripped,
+            set_cookies_stripped = ctx.set_cookies_stripped,
+            withdrawals = ctx.withdrawal_lines,
+            neutralized,
+            rewrite_failed = ctx.rewrite_failed,
+            error = e.map(ToString::to_string),
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The TOML front-end of rule files: what a security team writes, with the position of every
+//! rule kept for error messages, `explain` and the audit log.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// One rules file as written.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RulesFile {
+    /// Cookie rules.
+    #[serde(default)]
+    pub cookie: Vec<Spanned<CookieRule>>,
+    /// Third-party resource rules (scripts, frames, pixels, preloads).
+    #[serde(default)]
+    pub resource: Vec<Spanned<ResourceRule>>,
+    /// Inline script signatures.
+    #[serde(default)]
+    pub signature: Vec<Spanned<SignatureRule>>,
+    /// Hosts and cookies that are never blocked.
+    #[serde(default)]
+    pub allow: Vec<Spanned<AllowRule>>,
+}
+
+/// `[[cookie]]`: exactly one of `name`, `prefix`, `regex`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookieRule {
+    /// Exact cookie name (case-sensitive, as browsers treat it).
+    pub name: Option<Spanned<String>>,
+    /// Name prefix: `_hjSession` matches `_hjSession_123`.
+    pub prefix: Option<Spanned<String>>,
+    /// Regular expression over the name (Rust `regex` syntax; anchor it with `^...$`).
+    pub regex: Option<Spanned<String>>,
+    /// Category the cookie belongs to.
+    pub category: Spanned<String>,
+    /// Who sets it (shown in logs and `explain`).
+    pub vendor: String,
+}
+
+/// `[[resource]]`: a host suffix and optional path prefix.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRule {
+    /// Host suffix: `facebook.net` covers `connect.facebook.net`.
+    pub host: Spanned<String>,
+    /// Optional path prefix, starting with `/`.
+    pub path: Option<Spanned<String>>,
+    /// Category of what the host serves.
+    pub category: Spanned<String>,
+    /// Who operates it.
+    pub vendor: String,
+}
+
+/// `[[signature]]`: a substring that identifies an inline script.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureRule {
+    /// The substring, matched case-sensitively.
+    pub text: Spanned<String>,
+    /// Category of the script.
+    pub category: Spanned<String>,
+    /// Whose snippet it is.
+    pub vendor: String,
+}
+
+/// `[[allow]]`: exactly one of `host`, `cookie`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowRule {
+    /// Host suffix never blocked.
+    pub host: Option<Spanned<String>>,
+    /// Cookie name never stripped.
+    pub cookie: Option<Spanned<String>>,
+    /// Who it belongs to (documentation only).
+    #[serde(default)]
+    pub vendor: String,
+}

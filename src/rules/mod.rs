@@ -1,0 +1,847 @@
+//! Rules: what each cookie, third-party host and inline script is, compiled once into an
+//! immutable [`Rules`] value that every request reads through one snapshot.
+//!
+//! Files are front-ends ([`file`]); [`Rules::compile`] parses, validates and compiles them in one
+//! fallible step, so a value of this type is always complete and a broken file never replaces a
+//! good set. Lookups cost a few hash probes whatever the size of the set: hosts are matched by
+//! walking their labels, cookie names by exact and prefix tables before a `RegexSet`, inline
+//! scripts by one Aho-Corasick automaton.
+
+pub mod file;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use aho_corasick::AhoCorasick;
+use regex::RegexSet;
+use toml::Spanned;
+
+use crate::category::{Categories, Category, CategorySet};
+use crate::source::{Position, toml_error};
+
+/// What kind of rule decided something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// `[[cookie]] name = ...`
+    CookieExact,
+    /// `[[cookie]] prefix = ...`
+    CookiePrefix,
+    /// `[[cookie]] regex = ...`
+    CookieRegex,
+    /// `[[resource]]`
+    Resource,
+    /// `[[signature]]`
+    Signature,
+    /// `[[allow]] host = ...`
+    AllowHost,
+    /// `[[allow]] cookie = ...`
+    AllowCookie,
+}
+
+/// One compiled rule, with where it came from.
+#[derive(Debug, Clone)]
+pub struct RuleInfo {
+    /// Kind of rule.
+    pub kind: RuleKind,
+    /// The name, prefix, regex, host(/path), signature text as written.
+    pub pattern: Box<str>,
+    /// Category (necessary for allow rules).
+    pub category: Category,
+    /// Vendor as written.
+    pub vendor: Box<str>,
+    /// Index of the file in [`Rules::files`].
+    pub file: usize,
+    /// Line in that file.
+    pub line: usize,
+}
+
+/// A loaded rules file.
+#[derive(Debug, Clone)]
+pub struct RuleFileInfo {
+    /// Path as configured.
+    pub path: PathBuf,
+    /// Number of rules it contributed.
+    pub rules: usize,
+}
+
+/// How a lookup came out.
+#[derive(Debug, Clone, Copy)]
+pub enum Verdict<'r> {
+    /// An allow rule matched: never blocked.
+    Allowed(&'r RuleInfo),
+    /// A rule classified it.
+    Classified(&'r RuleInfo),
+    /// No rule knows it.
+    Unknown,
+}
+
+impl<'r> Verdict<'r> {
+    /// The rule that decided, if any.
+    pub fn rule(self) -> Option<&'r RuleInfo> {
+        match self {
+            Verdict::Allowed(r) | Verdict::Classified(r) => Some(r),
+            Verdict::Unknown => None,
+        }
+    }
+}
+
+/// Counts of rules by kind, for `/rules` and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleCounts {
+    /// Cookie rules (exact, prefix, regex).
+    pub cookies: usize,
+    /// Resource rules.
+    pub resources: usize,
+    /// Inline script signatures.
+    pub signatures: usize,
+    /// Allow rules.
+    pub allows: usize,
+}
+
+/// An error in a rules file, with its position.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    /// The file could not be read.
+    #[error("{path}: cannot read rules file: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown key or a wrong type.
+    #[error("{pos}: {message}")]
+    Syntax {
+        /// Where.
+        pos: Position,
+        /// What.
+        message: String,
+    },
+    /// A rule is well-formed TOML but makes no sense.
+    #[error("{pos}: {message}")]
+    Invalid {
+        /// Where.
+        pos: Position,
+        /// What.
+        message: String,
+    },
+}
+
+type RuleId = usize;
+
+/// A compiled, validated, immutable rule set.
+#[derive(Debug)]
+pub struct Rules {
+    categories: Categories,
+    infos: Vec<RuleInfo>,
+    files: Vec<RuleFileInfo>,
+    cookie_exact: HashMap<Box<str>, RuleId>,
+    cookie_prefix: HashMap<Box<str>, RuleId>,
+    /// Distinct prefix lengths, longest first: the longest prefix wins.
+    prefix_lengths: Vec<usize>,
+    cookie_regex: RegexSet,
+    cookie_regex_ids: Vec<RuleId>,
+    /// Host suffix -> rules on it, longest path prefix first.
+    hosts: HashMap<Box<str>, Vec<(Box<str>, RuleId)>>,
+    signatures: Option<AhoCorasick>,
+    signature_ids: Vec<RuleId>,
+    allow_hosts: HashMap<Box<str>, RuleId>,
+    allow_cookies: HashMap<Box<str>, RuleId>,
+    blockable: CategorySet,
+    counts: RuleCounts,
+    loaded_at: SystemTime,
+}
+
+/// Builds a [`Rules`] value file by file.
+struct Compiler<'c> {
+    categories: &'c Categories,
+    infos: Vec<RuleInfo>,
+    files: Vec<RuleFileInfo>,
+    cookie_exact: HashMap<Box<str>, RuleId>,
+    cookie_prefix: HashMap<Box<str>, RuleId>,
+    regexes: Vec<(String, RuleId)>,
+    hosts: HashMap<Box<str>, Vec<(Box<str>, RuleId)>>,
+    signatures: Vec<(String, RuleId)>,
+    allow_hosts: HashMap<Box<str>, RuleId>,
+    allow_cookies: HashMap<Box<str>, RuleId>,
+}
+
+/// Where a rule being compiled sits, for error messages.
+struct Site<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Site<'_> {
+    fn invalid<T>(&self, span: std::ops::Range<usize>, message: String) -> Result<T, RulesError> {
+        Err(RulesError::Invalid {
+            pos: Position::of_span(self.path, self.text, span),
+            message,
+        })
+    }
+
+    fn line(&self, span: std::ops::Range<usize>) -> usize {
+        Position::of_span(self.path, self.text, span).line
+    }
+}
+
+/// Lower-cases a host suffix from a rule and checks it is a plain DNS name.
+fn normalize_rule_host(raw: &str) -> Result<String, String> {
+    let host = raw
+        .trim()
+        .trim_start_matches("*.")
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let valid = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if valid {
+        Ok(host)
+    } else {
+        Err(format!(
+            "host {raw:?} is not a host name (write a domain such as \"facebook.net\", without scheme, port or path)"
+        ))
+    }
+}
+
+fn valid_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'=' | b';' | b',' | b'"' | b'\\'))
+}
+
+impl<'c> Compiler<'c> {
+    fn new(categories: &'c Categories) -> Self {
+        Compiler {
+            categories,
+            infos: Vec::new(),
+            files: Vec::new(),
+            cookie_exact: HashMap::new(),
+            cookie_prefix: HashMap::new(),
+            regexes: Vec::new(),
+            hosts: HashMap::new(),
+            signatures: Vec::new(),
+            allow_hosts: HashMap::new(),
+            allow_cookies: HashMap::new(),
+        }
+    }
+
+    fn category(&self, site: &Site<'_>, raw: &Spanned<String>) -> Result<Category, RulesError> {
+        match self.categories.lookup(raw.get_ref()) {
+            Some(c) => Ok(c),
+            None => {
+                let known: Vec<&str> = self.categories.iter().map(|(_, n)| n).collect();
+                site.invalid(
+                    raw.span(),
+                    format!(
+                        "unknown category {:?} (known: {})",
+                        raw.get_ref(),
+                        known.join(", ")
+                    ),
+                )
+            }
+        }
+    }
+
+    fn push(&mut self, info: RuleInfo) -> RuleId {
+        self.infos.push(info);
+        self.infos.len() - 1
+    }
+
+    fn add_file(&mut self, path: &Path, text: &str) -> Result<(), RulesError> {
+        let parsed: file::RulesFile = toml::from_str(text).map_err(|e| {
+            let (pos, message) = toml_error(path, text, &e);
+            RulesError::Syntax { pos, message }
+        })?;
+        let file = self.files.len();
+        let before = self.infos.len();
+        let site = Site { path, text };
+        // Duplicates inside one file are mistakes; a later file overriding an earlier one is how
+        // curated rules win over generated ones.
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut check_dup = |key: String, span: std::ops::Range<usize>| -> Result<(), RulesError> {
+            let line = site.line(span.clone());
+            if let Some(first) = seen.insert(key.clone(), line) {
+                return site.invalid(
+                    span,
+                    format!("duplicate rule {key} (first at line {first})"),
+                );
+            }
+            Ok(())
+        };
+
+        for rule in &parsed.cookie {
+            let r = rule.get_ref();
+            let category = self.category(&site, &r.category)?;
+            let given = [&r.name, &r.prefix, &r.regex]
+                .iter()
+                .filter(|f| f.is_some())
+                .count();
+            if given != 1 {
+                return site.invalid(
+                    rule.span(),
+                    "a [[cookie]] rule needs exactly one of name, prefix or regex".into(),
+                );
+            }
+            let (kind, pattern) = if let Some(n) = &r.name {
+                (RuleKind::CookieExact, n)
+            } else if let Some(p) = &r.prefix {
+                (RuleKind::CookiePrefix, p)
+            } else if let Some(x) = &r.regex {
+                (RuleKind::CookieRegex, x)
+            } else {
+                continue;
+            };
+            let text_pattern = pattern.get_ref().clone();
+            match kind {
+                RuleKind::CookieRegex => {
+                    if let Err(e) = regex::Regex::new(&text_pattern) {
+                        let msg = e.to_string().replace('\n', " ");
+                        return site.invalid(pattern.span(), format!("bad regex: {msg}"));
+                    }
+                }
+                _ if !valid_cookie_name(&text_pattern) => {
+                    return site.invalid(
+                        pattern.span(),
+                        format!("{text_pattern:?} is not a valid cookie name"),
+                    );
+                }
+                _ => {}
+            }
+            check_dup(format!("{kind:?} {text_pattern:?}"), pattern.span())?;
+            let id = self.push(RuleInfo {
+                kind,
+                pattern: text_pattern.clone().into(),
+                category,
+                vendor: r.vendor.as_str().into(),
+                file,
+                line: site.line(rule.span()),
+            });
+            match kind {
+                RuleKind::CookieExact => {
+                    self.cookie_exact.insert(text_pattern.into(), id);
+                }
+                RuleKind::CookiePrefix => {
+                    self.cookie_prefix.insert(text_pattern.into(), id);
+                }
+                _ => self.regexes.push((text_pattern, id)),
+            }
+        }
+
+        for rule in &parsed.resource {
+            let r = rule.get_ref();
+            let category = self.category(&site, &r.category)?;
+            let host = match normalize_rule_host(r.host.get_ref()) {
+                Ok(h) => h,
+                Err(m) => return site.invalid(r.host.span(), m),
+            };
+            let path = match &r.path {
+                Some(p) if !p.get_ref().starts_with('/') => {
+                    return site.invalid(
+                        p.span(),
+                        format!("path {:?} must start with '/'", p.get_ref()),
+                    );
+                }
+                Some(p) => p.get_ref().clone(),
+                None => String::new(),
+            };
+            let pattern = format!("{host}{path}");
+            check_dup(format!("resource {pattern:?}"), r.host.span())?;
+            let id = self.push(RuleInfo {
+                kind: RuleKind::Resource,
+                pattern: pattern.into(),
+                category,
+                vendor: r.vendor.as_str().into(),
+                file,
+                line: site.line(rule.span()),
+            });
+            let entries = self.hosts.entry(host.into()).or_default();
+            // A later file overrides an earlier rule for the same host and path.
+            entries.retain(|(p, _)| **p != *path);
+            entries.push((path.into(), id));
+            entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        }
+
+        for rule in &parsed.signature {
+            let r = rule.get_ref();
+            let category = self.category(&site, &r.category)?;
+            let text_pattern = r.text.get_ref();
+            if text_pattern.len() < 3 {
+                return site.invalid(
+                    r.text.span(),
+                    format!(
+                        "signature {text_pattern:?} is too short to be specific (3 bytes at least)"
+                    ),
+                );
+            }
+            check_dup(format!("signature {text_pattern:?}"), r.text.span())?;
+            let id = self.push(RuleInfo {
+                kind: RuleKind::Signature,
+                pattern: text_pattern.as_str().into(),
+                category,
+                vendor: r.vendor.as_str().into(),
+                file,
+                line: site.line(rule.span()),
+            });
+            self.signatures.retain(|(t, _)| t != text_pattern);
+            self.signatures.push((text_pattern.clone(), id));
+        }
+
+        for rule in &parsed.allow {
+            let r = rule.get_ref();
+            let (kind, pattern) = match (&r.host, &r.cookie) {
+                (Some(h), None) => match normalize_rule_host(h.get_ref()) {
+                    Ok(host) => (RuleKind::AllowHost, host),
+                    Err(m) => return site.invalid(h.span(), m),
+                },
+                (None, Some(c)) if valid_cookie_name(c.get_ref()) => {
+                    (RuleKind::AllowCookie, c.get_ref().clone())
+                }
+                (None, Some(c)) => {
+                    return site.invalid(
+                        c.span(),
+                        format!("{:?} is not a valid cookie name", c.get_ref()),
+                    );
+                }
+                _ => {
+                    return site.invalid(
+                        rule.span(),
+                        "an [[allow]] rule needs exactly one of host or cookie".into(),
+                    );
+                }
+            };
+            check_dup(format!("{kind:?} {pattern:?}"), rule.span())?;
+            let id = self.push(RuleInfo {
+                kind,
+                pattern: pattern.clone().into(),
+                category: Category::NECESSARY,
+                vendor: r.vendor.as_str().into(),
+                file,
+                line: site.line(rule.span()),
+            });
+            if kind == RuleKind::AllowHost {
+                self.allow_hosts.insert(pattern.into(), id);
+            } else {
+                self.allow_cookies.insert(pattern.into(), id);
+            }
+        }
+
+        self.files.push(RuleFileInfo {
+            path: path.to_owned(),
+            rules: self.infos.len() - before,
+        });
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Rules, RulesError> {
+        let mut regexes = self.regexes;
+        // A later file overrides an earlier regex with the same text.
+        let mut seen = std::collections::HashSet::new();
+        regexes.reverse();
+        regexes.retain(|(r, _)| seen.insert(r.clone()));
+        regexes.reverse();
+        let cookie_regex =
+            RegexSet::new(regexes.iter().map(|(r, _)| r)).map_err(|e| RulesError::Invalid {
+                pos: Position {
+                    file: PathBuf::from("<rules>"),
+                    line: 0,
+                    column: 0,
+                },
+                message: format!("cookie regexes cannot be compiled together: {e}"),
+            })?;
+        let signatures = if self.signatures.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+                    .build(self.signatures.iter().map(|(t, _)| t))
+                    .map_err(|e| RulesError::Invalid {
+                        pos: Position {
+                            file: PathBuf::from("<rules>"),
+                            line: 0,
+                            column: 0,
+                        },
+                        message: format!("inline signatures cannot be compiled: {e}"),
+                    })?,
+            )
+        };
+        let mut prefix_lengths: Vec<usize> = self.cookie_prefix.keys().map(|k| k.len()).collect();
+        prefix_lengths.sort_unstable_by(|a, b| b.cmp(a));
+        prefix_lengths.dedup();
+
+        let mut blockable = CategorySet::EMPTY;
+        for entries in self.hosts.values() {
+            for (_, id) in entries {
+                if let Some(info) = self.infos.get(*id) {
+                    blockable.insert(info.category);
+                }
+            }
+        }
+        for (_, id) in &self.signatures {
+            if let Some(info) = self.infos.get(*id) {
+                blockable.insert(info.category);
+            }
+        }
+        blockable.remove(Category::NECESSARY);
+
+        let counts = RuleCounts {
+            cookies: self.cookie_exact.len() + self.cookie_prefix.len() + regexes.len(),
+            resources: self.hosts.values().map(Vec::len).sum(),
+            signatures: self.signatures.len(),
+            allows: self.allow_hosts.len() + self.allow_cookies.len(),
+        };
+        Ok(Rules {
+            categories: self.categories.clone(),
+            infos: self.infos,
+            files: self.files,
+            cookie_exact: self.cookie_exact,
+            cookie_prefix: self.cookie_prefix,
+            prefix_lengths,
+            cookie_regex,
+            cookie_regex_ids: regexes.into_iter().map(|(_, id)| id).collect(),
+            hosts: self.hosts,
+            signature_ids: self.signatures.into_iter().map(|(_, id)| id).collect(),
+            signatures,
+            allow_hosts: self.allow_hosts,
+            allow_cookies: self.allow_cookies,
+            blockable,
+            counts,
+            loaded_at: SystemTime::now(),
+        })
+    }
+}
+
+impl Rules {
+    /// Compiles rule files given as `(path, text)`, later files overriding earlier ones.
+    pub fn compile<P: AsRef<Path>, T: AsRef<str>>(
+        sources: &[(P, T)],
+        categories: &Categories,
+    ) -> Result<Rules, RulesError> {
+        let mut compiler = Compiler::new(categories);
+        for (path, text) in sources {
+            compiler.add_file(path.as_ref(), text.as_ref())?;
+        }
+        compiler.finish()
+    }
+
+    /// Reads and compiles rule files.
+    pub fn load(paths: &[PathBuf], categories: &Categories) -> Result<Rules, RulesError> {
+        let mut sources = Vec::with_capacity(paths.len());
+        for path in paths {
+            let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            sources.push((path.clone(), text));
+        }
+        Self::compile(&sources, categories)
+    }
+
+    /// The category table the rules were compiled against.
+    pub fn categories(&self) -> &Categories {
+        &self.categories
+    }
+
+    /// The files, in load order.
+    pub fn files(&self) -> &[RuleFileInfo] {
+        &self.files
+    }
+
+    /// Counts by kind.
+    pub fn counts(&self) -> RuleCounts {
+        self.counts
+    }
+
+    /// When this set was compiled.
+    pub fn loaded_at(&self) -> SystemTime {
+        self.loaded_at
+    }
+
+    /// Categories that at least one resource or signature rule can block: HTML only needs
+    /// rewriting when consent denies one of these.
+    pub fn blockable(&self) -> CategorySet {
+        self.blockable
+    }
+
+    /// `file:line` of a rule, for logs and `explain`.
+    pub fn origin(&self, rule: &RuleInfo) -> String {
+        match self.files.get(rule.file) {
+            Some(f) => format!("{}:{}", f.path.display(), rule.line),
+            None => format!("<rules>:{}", rule.line),
+        }
+    }
+
+    fn info(&self, id: RuleId) -> Option<&RuleInfo> {
+        self.infos.get(id)
+    }
+
+    /// Classifies a cookie name: allow rules first, then exact, longest prefix, regex.
+    pub fn cookie(&self, name: &str) -> Verdict<'_> {
+        if let Some(info) = self.allow_cookies.get(name).and_then(|&id| self.info(id)) {
+            return Verdict::Allowed(info);
+        }
+        if let Some(info) = self.cookie_exact.get(name).and_then(|&id| self.info(id)) {
+            return Verdict::Classified(info);
+        }
+        for &len in &self.prefix_lengths {
+            if let Some(prefix) = name.get(..len)
+                && let Some(info) = self.cookie_prefix.get(prefix).and_then(|&id| self.info(id))
+            {
+                return Verdict::Classified(info);
+            }
+        }
+        if !self.cookie_regex_ids.is_empty()
+            && let Some(first) = self.cookie_regex.matches(name).iter().next()
+            && let Some(info) = self
+                .cookie_regex_ids
+                .get(first)
+                .and_then(|&id| self.info(id))
+        {
+            return Verdict::Classified(info);
+        }
+        Verdict::Unknown
+    }
+
+    /// Classifies a resource by host (lower-case, no port) and path. The most specific host
+    /// suffix wins, and on it the longest path prefix; an allow rule on any suffix wins over all.
+    pub fn resource(&self, host: &str, path: &str) -> Verdict<'_> {
+        let mut found = None;
+        for suffix in host_suffixes(host) {
+            if let Some(info) = self.allow_hosts.get(suffix).and_then(|&id| self.info(id)) {
+                return Verdict::Allowed(info);
+            }
+            if found.is_none()
+                && let Some(entries) = self.hosts.get(suffix)
+            {
+                found = entries
+                    .iter()
+                    .find(|(prefix, _)| path.starts_with(&**prefix))
+                    .and_then(|(_, id)| self.info(*id));
+            }
+        }
+        found.map_or(Verdict::Unknown, Verdict::Classified)
+    }
+
+    /// The first signature found in an inline script, if any.
+    pub fn signature(&self, script: &str) -> Option<&RuleInfo> {
+        let ac = self.signatures.as_ref()?;
+        let m = ac.find(script)?;
+        self.signature_ids
+            .get(m.pattern().as_usize())
+            .and_then(|&id| self.info(id))
+    }
+}
+
+/// `a.b.example.com`, `b.example.com`, `example.com`, `com`.
+pub fn host_suffixes(host: &str) -> impl Iterator<Item = &str> {
+    let mut next = Some(host);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = current
+            .split_once('.')
+            .map(|(_, rest)| rest)
+            .filter(|r| !r.is_empty());
+        Some(current)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(text: &str) -> Result<Rules, RulesError> {
+        Rules::compile(&[("rules.toml", text)], &Categories::default())
+    }
+
+    const SAMPLE: &str = r#"
+[[cookie]]
+name = "_ga"
+category = "analytics"
+vendor = "Google Analytics"
+
+[[cookie]]
+prefix = "_ga_"
+category = "analytics"
+vendor = "Google Analytics 4"
+
+[[cookie]]
+prefix = "_g"
+category = "marketing"
+vendor = "Broad"
+
+[[cookie]]
+regex = "^_hjSession(User)?_[0-9]+$"
+category = "analytics"
+vendor = "Hotjar"
+
+[[resource]]
+host = "google-analytics.com"
+category = "analytics"
+vendor = "Google Analytics"
+
+[[resource]]
+host = "facebook.com"
+path = "/tr"
+category = "marketing"
+vendor = "Meta"
+
+[[resource]]
+host = "facebook.com"
+category = "functional"
+vendor = "Meta"
+
+[[signature]]
+text = "fbq("
+category = "marketing"
+vendor = "Meta"
+
+[[allow]]
+host = "cdn.cookielaw.org"
+vendor = "OneTrust"
+
+[[allow]]
+cookie = "OptanonConsent"
+"#;
+
+    #[test]
+    fn cookie_specificity_exact_then_longest_prefix_then_regex() {
+        let r = compile(SAMPLE).unwrap();
+        let v = r.cookie("_ga").rule().unwrap();
+        assert_eq!(
+            (v.kind, &*v.vendor),
+            (RuleKind::CookieExact, "Google Analytics")
+        );
+        let v = r.cookie("_ga_XYZ").rule().unwrap();
+        assert_eq!(&*v.vendor, "Google Analytics 4");
+        let v = r.cookie("_gid").rule().unwrap();
+        assert_eq!(&*v.vendor, "Broad");
+        let v = r.cookie("_hjSessionUser_123").rule().unwrap();
+        assert_eq!((v.kind, v.line), (RuleKind::CookieRegex, 17));
+        assert!(matches!(r.cookie("sid"), Verdict::Unknown));
+        assert!(matches!(r.cookie("OptanonConsent"), Verdict::Allowed(_)));
+    }
+
+    #[test]
+    fn hosts_match_by_suffix_and_path_prefix() {
+        let r = compile(SAMPLE).unwrap();
+        let v = r
+            .resource("www.google-analytics.com", "/analytics.js")
+            .rule()
+            .unwrap();
+        assert_eq!(v.category, Category::ANALYTICS);
+        assert_eq!(
+            r.resource("www.facebook.com", "/tr?id=1")
+                .rule()
+                .unwrap()
+                .category,
+            Category::MARKETING
+        );
+        assert_eq!(
+            r.resource("www.facebook.com", "/plugins")
+                .rule()
+                .unwrap()
+                .category,
+            Category::FUNCTIONAL
+        );
+        assert!(matches!(
+            r.resource("notgoogle-analytics.com", "/"),
+            Verdict::Unknown
+        ));
+        assert!(matches!(
+            r.resource("cdn.cookielaw.org", "/x.js"),
+            Verdict::Allowed(_)
+        ));
+        assert!(matches!(
+            r.resource("cookielaw.org", "/x.js"),
+            Verdict::Unknown
+        ));
+    }
+
+    #[test]
+    fn signatures_and_blockable_categories() {
+        let r = compile(SAMPLE).unwrap();
+        assert_eq!(
+            &*r.signature("!function(){fbq('init','1')}").unwrap().vendor,
+            "Meta"
+        );
+        assert!(r.signature("console.log(1)").is_none());
+        assert!(r.blockable().contains(Category::MARKETING));
+        assert!(!r.blockable().contains(Category::NECESSARY));
+        assert_eq!(
+            r.counts(),
+            RuleCounts {
+                cookies: 4,
+                resources: 3,
+                signatures: 1,
+                allows: 2
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let e = compile("[[cookie]]\nname = \"_ga\"\ncategory = \"analytic\"\nvendor = \"G\"\n")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rules.toml:3:12: unknown category \"analytic\" (known: necessary, functional, analytics, marketing)"
+        );
+        let e = compile("[[cookie]]\nregex = \"(\"\ncategory = \"analytics\"\nvendor = \"G\"\n")
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("rules.toml:2:9: bad regex"),
+            "{e}"
+        );
+        let e =
+            compile("[[resource]]\nhost = \"x.com\"\ncategory = \"analytics\"\nvendr = \"G\"\n")
+                .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("rules.toml:4:1: unknown field `vendr`"),
+            "{e}"
+        );
+        let e = compile(
+            "[[cookie]]\nname = \"a\"\nprefix = \"b\"\ncategory = \"analytics\"\nvendor = \"G\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("exactly one of name, prefix or regex"),
+            "{e}"
+        );
+        let e = compile(
+            "[[resource]]\nhost = \"https://x.com/\"\ncategory = \"analytics\"\nvendor = \"G\"\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("rules.toml:2:8: host"), "{e}");
+        let dup = "[[cookie]]\nname = \"a\"\ncategory = \"analytics\"\nvendor = \"G\"\n";
+        let e = compile(&format!("{dup}{dup}")).unwrap_err();
+        assert!(e.to_string().contains("first at line 2"), "{e}");
+        let e = compile("[[cookie\n").unwrap_err();
+        assert!(e.to_string().starts_with("rules.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn later_files_override_earlier_ones() {
+        let a = "[[cookie]]\nname = \"x\"\ncategory = \"marketing\"\nvendor = \"A\"\n";
+        let b = "[[cookie]]\nname = \"x\"\ncategory = \"analytics\"\nvendor = \"B\"\n";
+        let r = Rules::compile(&[("a.toml", a), ("b.toml", b)], &Categories::default()).unwrap();
+        let v = r.cookie("x").rule().unwrap();
+        assert_eq!(&*v.vendor, "B");
+        assert_eq!(r.origin(v), "b.toml:1");
+    }
+
+    #[test]
+    fn suffix_walk() {
+        let s: Vec<&str> = host_suffixes("a.b.com").collect();
+        assert_eq!(s, ["a.b.com", "b.com", "com"]);
+        assert_eq!(host_suffixes("").count(), 1);
+    }
+}
