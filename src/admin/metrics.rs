@@ -148,7 +148,7 @@ impl Metrics {
                 &r,
                 "consent_gate_rewrite_failures_total",
                 "HTML rewrites that failed",
-                &["site", "policy"],
+                &["site", "reason"],
             )?,
             upstream_errors: counter(
                 &r,

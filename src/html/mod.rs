@@ -306,9 +306,18 @@ impl State {
 
 type Output = Arc<Mutex<Vec<u8>>>;
 
+/// Collects lol_html's output until the body filter takes it.
+struct Sink(Output);
+
+impl lol_html::OutputSink for Sink {
+    fn handle_chunk(&mut self, chunk: &[u8]) {
+        lock(&self.0).extend_from_slice(chunk);
+    }
+}
+
 /// A streaming rewrite of one HTML response.
 pub struct Rewriter {
-    inner: Option<HtmlRewriter<'static, Box<dyn FnMut(&[u8]) + Send>>>,
+    inner: Option<HtmlRewriter<'static, Sink>>,
     output: Output,
     state: Arc<Mutex<State>>,
 }
@@ -402,9 +411,7 @@ impl Rewriter {
             pending: None,
         }));
         let output: Output = Arc::default();
-        let sink_out = Arc::clone(&output);
-        let sink: Box<dyn FnMut(&[u8]) + Send> =
-            Box::new(move |chunk: &[u8]| lock(&sink_out).extend_from_slice(chunk));
+        let sink = Sink(Arc::clone(&output));
 
         let (s_el, s_text, s_end) = (Arc::clone(&state), Arc::clone(&state), Arc::clone(&state));
         let script_handlers = ElementContentHandlers::default()

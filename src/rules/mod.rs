@@ -365,7 +365,7 @@ impl<'c> Compiler<'c> {
             // A later file overrides an earlier rule for the same host and path.
             entries.retain(|(p, _)| **p != *path);
             entries.push((path.into(), id));
-            entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            entries.sort_by_key(|e| std::cmp::Reverse(e.0.len()));
         }
 
         for rule in &parsed.signature {

@@ -1,0 +1,144 @@
+//! The command line: `check` reports precise errors, `demo` serves its page through the proxy.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{binary, free_addr, get};
+
+fn check(dir: &std::path::Path, config: &str, rules: &str) -> (bool, String, String) {
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    std::fs::write(dir.join("rules.toml"), rules).unwrap();
+    let out = Command::new(binary())
+        .args(["check", "--config"])
+        .arg(dir.join("config.toml"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const CONFIG: &str = "[rules]\nfiles = [\"rules.toml\"]\n\n[[site]]\nname = \"a\"\ndefault = true\nupstreams = [\"127.0.0.1:9\"]\n";
+const RULES: &str = "[[cookie]]\nname = \"_ga\"\ncategory = \"analytics\"\nvendor = \"Google\"\n";
+
+#[test]
+fn check_accepts_a_good_config_and_points_at_mistakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, _) = check(dir.path(), CONFIG, RULES);
+    assert!(ok);
+    assert!(
+        out.contains("OK: 1 site(s), 1 rule file(s): 1 cookie"),
+        "{out}"
+    );
+
+    let typo = CONFIG.replace("upstreams", "upstream");
+    let (ok, _, err) = check(dir.path(), &typo, RULES);
+    assert!(!ok);
+    let expected = format!(
+        "{}:7:1: unknown field `upstream`",
+        dir.path().join("config.toml").display()
+    );
+    assert!(err.contains(&expected), "{err}");
+
+    let broken = RULES.replace("analytics", "analytix");
+    let (ok, _, err) = check(dir.path(), CONFIG, &broken);
+    assert!(!ok);
+    let expected = format!(
+        "{}:3:12: unknown category \"analytix\"",
+        dir.path().join("rules.toml").display()
+    );
+    assert!(err.contains(&expected), "{err}");
+
+    let (ok, _, err) = check(
+        dir.path(),
+        CONFIG,
+        "[[cookie]]\nregex = \"_ga(\"\ncategory = \"analytics\"\nvendor = \"G\"\n",
+    );
+    assert!(!ok);
+    assert!(err.contains("rules.toml:2:9: bad regex"), "{err}");
+}
+
+#[test]
+fn the_shipped_rules_pass_check() {
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/rules/curated.toml");
+    let out = Command::new(binary())
+        .args(["check", "--rules"])
+        .arg(rules)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn demo_prints_urls_that_serve_the_page_through_the_proxy() {
+    let listen = free_addr();
+    let admin = free_addr();
+    let mut child = Command::new(binary())
+        .args([
+            "demo",
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    let url = format!("http://{listen}/");
+    assert!(banner.contains(&url), "{banner}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(listen).is_err() {
+        assert!(Instant::now() < deadline, "demo did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = get(listen, "/", &[("Host", &listen.to_string())]);
+    let html = r.text();
+    assert_eq!(r.status, 200);
+    assert!(html.contains("Acme Widgets"), "{html}");
+    assert!(
+        html.contains("data-consent-src=\"https://www.googletagmanager.com/gtag/js"),
+        "{html}"
+    );
+    assert!(
+        html.contains("cdn.cookielaw.org/scripttemplates/otSDKStub.js\" type=\"text/javascript\""),
+        "{html}"
+    );
+    assert_eq!(r.cookies_set(), ["sid"]);
+    let all = "consent_gate=v1.functional:1.analytics:1.marketing:1";
+    let r = get(
+        listen,
+        "/",
+        &[("Host", &listen.to_string()), ("Cookie", all)],
+    );
+    assert_eq!(r.text(), consent_gate::demo::PAGE);
+    assert_eq!(get(admin, "/healthz", &[]).status, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}

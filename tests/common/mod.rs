@@ -1,0 +1,438 @@
+//! Test harness: a scripted origin, the real `consent-gate` binary on ephemeral loopback ports,
+//! and a raw HTTP/1.1 client that shows exactly what went over the wire.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A request as the origin received it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// A response the origin sends.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Send `Content-Length` (otherwise the body is chunked).
+    pub content_length: bool,
+}
+
+impl Reply {
+    pub fn new(status: u16) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            content_length: true,
+        }
+    }
+    pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Reply::new(200)
+            .header("Content-Type", content_type)
+            .body(body)
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.to_owned(), v.to_owned()));
+        self
+    }
+    pub fn body(mut self, b: impl Into<Vec<u8>>) -> Self {
+        self.body = b.into();
+        self
+    }
+    pub fn chunked(mut self) -> Self {
+        self.content_length = false;
+        self
+    }
+}
+
+type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
+
+/// A scripted HTTP/1.1 origin on an ephemeral loopback port; records every request.
+pub struct Origin {
+    pub addr: SocketAddr,
+    pub requests: Arc<Mutex<Vec<Request>>>,
+}
+
+fn read_head<R: BufRead>(r: &mut R) -> Option<(String, Vec<(String, String)>)> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let start = line.trim_end().to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l).ok()? == 0 {
+            return None;
+        }
+        let l = l.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':')?;
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    Some((start, headers))
+}
+
+fn read_chunked<R: BufRead>(r: &mut R) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        if r.read_line(&mut size).unwrap_or(0) == 0 {
+            return body;
+        }
+        let n =
+            usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+        if n == 0 {
+            let mut end = String::new();
+            let _ = r.read_line(&mut end);
+            return body;
+        }
+        let mut chunk = vec![0; n];
+        if r.read_exact(&mut chunk).is_err() {
+            return body;
+        }
+        body.extend_from_slice(&chunk);
+        let mut crlf = [0; 2];
+        let _ = r.read_exact(&mut crlf);
+    }
+}
+
+impl Origin {
+    pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let handler: Arc<Handler> = Arc::new(handler);
+        let recorded = Arc::clone(&requests);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let handler = Arc::clone(&handler);
+                let recorded = Arc::clone(&recorded);
+                thread::spawn(move || serve(stream, &*handler, &recorded));
+            }
+        });
+        Origin { addr, requests }
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    pub fn last_request(&self) -> Request {
+        self.requests()
+            .pop()
+            .expect("the origin received no request")
+    }
+}
+
+fn serve(stream: TcpStream, handler: &Handler, recorded: &Mutex<Vec<Request>>) {
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    while let Some((start, headers)) = read_head(&mut reader) {
+        let mut parts = start.split(' ');
+        let method = parts.next().unwrap_or_default().to_owned();
+        let path = parts.next().unwrap_or_default().to_owned();
+        let mut req = Request {
+            method,
+            path,
+            headers,
+            body: Vec::new(),
+        };
+        if let Some(len) = req
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            let mut body = vec![0; len];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            req.body = body;
+        } else if req
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+        {
+            req.body = read_chunked(&mut reader);
+        }
+        recorded.lock().unwrap().push(req.clone());
+        let reply = handler(&req);
+        let mut out = format!("HTTP/1.1 {} X\r\n", reply.status).into_bytes();
+        for (k, v) in &reply.headers {
+            out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        }
+        let bodyless = req.method == "HEAD" || reply.status == 204 || reply.status == 304;
+        if reply.content_length {
+            out.extend_from_slice(
+                format!("Content-Length: {}\r\n\r\n", reply.body.len()).as_bytes(),
+            );
+            if !bodyless {
+                out.extend_from_slice(&reply.body);
+            }
+        } else {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+            if !bodyless {
+                for chunk in reply.body.chunks(1000) {
+                    out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    out.extend_from_slice(chunk);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+            }
+        }
+        if writer.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+/// A response as the client received it.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+    /// Names of the cookies set by `Set-Cookie` lines that do not expire them.
+    pub fn cookies_set(&self) -> Vec<String> {
+        self.headers_named("set-cookie")
+            .into_iter()
+            .filter(|v| !v.contains("Max-Age=0"))
+            .map(|v| v.split('=').next().unwrap().trim().to_owned())
+            .collect()
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads one response from a buffered connection.
+pub fn read_response<R: BufRead>(r: &mut R, head_request: bool) -> Option<Response> {
+    let (start, headers) = read_head(r)?;
+    let status = start.split(' ').nth(1)?.parse().ok()?;
+    let mut resp = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
+        return Some(resp);
+    }
+    if resp
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        resp.body = read_chunked(r);
+    } else if let Some(len) = resp
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).ok()?;
+        resp.body = body;
+    } else {
+        r.read_to_end(&mut resp.body).ok()?;
+    }
+    Some(resp)
+}
+
+/// Sends one request on a new connection and reads the response.
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str("Host: www.example.com\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("Connection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream);
+    read_response(&mut reader, method == "HEAD").expect("no complete response")
+}
+
+pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
+    request(addr, "GET", path, headers)
+}
+
+/// A free loopback port (bound and released).
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_consent-gate"))
+}
+
+/// The real proxy process.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Proxy {
+    /// Starts the proxy with `sites` (TOML `[[site]]` tables; `{origin}` is replaced by the
+    /// origin address) and the given rule files, then waits until it serves.
+    pub fn start(origin: SocketAddr, sites: &str, extra: &str, rules: &[(&str, &str)]) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = free_addr();
+        let admin = free_addr();
+        let mut files = Vec::new();
+        for (name, text) in rules {
+            std::fs::write(dir.path().join(name), text).unwrap();
+            files.push(format!("{name:?}"));
+        }
+        let config = format!(
+            "[server]\nlisten = [\"{addr}\"]\nthreads = 2\ngrace_period_seconds = 0\ngraceful_shutdown_timeout_seconds = 1\npid_file = \"{pid}\"\nupgrade_sock = \"{sock}\"\n\n[admin]\nlisten = \"{admin}\"\n\n[rules]\nfiles = [{files}]\n\n{extra}\n\n{sites}\n",
+            pid = dir.path().join("pid").display(),
+            sock = dir.path().join("upgrade.sock").display(),
+            files = files.join(", "),
+            sites = sites.replace("{origin}", &origin.to_string()),
+        );
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new(binary())
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut proxy = Proxy {
+            addr,
+            admin,
+            dir,
+            child,
+        };
+        proxy.wait_ready();
+        proxy
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("consent-gate exited during start-up: {status}");
+            }
+            let admin_up = TcpStream::connect(self.admin)
+                .is_ok_and(|_| get(self.admin, "/healthz", &[]).status == 200);
+            if admin_up && TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "consent-gate did not become ready in time"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        get(self.addr, path, headers)
+    }
+
+    /// The Prometheus text from the admin listener.
+    pub fn metrics(&self) -> String {
+        get(self.admin, "/metrics", &[]).text()
+    }
+
+    /// The value of the sample of metric `name` carrying all `labels`, 0 if absent.
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        metric_value(&self.metrics(), name, labels)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    pub fn config_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The curated rules shipped in `conf/`.
+pub fn curated_rules() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/rules/curated.toml"))
+        .unwrap()
+}
+
+/// The value of the sample of metric `name` carrying all `labels` in Prometheus text, 0 if absent.
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
