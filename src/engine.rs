@@ -36,7 +36,7 @@ pub struct Engine {
     /// Metrics registry.
     pub metrics: Metrics,
     /// Selectors for the HTML neutralizer.
-    pub selectors: Selectors,
+    pub selectors: Arc<Selectors>,
 }
 
 impl Engine {
@@ -53,7 +53,7 @@ impl Engine {
             rules: ArcSwap::from_pointee(rules),
             generation: AtomicU64::new(1),
             metrics: Metrics::new()?,
-            selectors: Selectors::new()?,
+            selectors: Arc::new(Selectors::new()?),
         };
         engine.publish_rule_metrics();
         Ok(engine)

@@ -91,8 +91,19 @@ pub struct ServerSettings {
 pub struct Limits {
     /// Most `Set-Cookie` headers accepted from an upstream response.
     pub max_set_cookie_headers: usize,
-    /// HTML rewriting limits.
+    /// HTML rewriting limits and options.
     pub html: html::Limits,
+    /// Decoding limits for compressed HTML from origins.
+    pub decode: html::codec::DecodeLimits,
+}
+
+/// How rewritten HTML is encoded for the client.
+#[derive(Debug, Clone, Copy)]
+pub struct Compression {
+    /// Compress rewritten HTML per the client's `Accept-Encoding` (otherwise identity).
+    pub enabled: bool,
+    /// Level: 1 is fastest.
+    pub level: u32,
 }
 
 /// A validated configuration.
@@ -114,6 +125,8 @@ pub struct Config {
     pub default_site: Option<usize>,
     /// Limits.
     pub limits: Limits,
+    /// Encoding of rewritten HTML.
+    pub compression: Compression,
 }
 
 struct Ctx<'a> {
@@ -415,7 +428,17 @@ impl Config {
                 html: html::Limits {
                     max_parser_memory: file.limits.max_html_parser_memory_bytes,
                     max_inline_script: file.limits.max_inline_script_bytes,
+                    iframe_placeholder: file.html.iframe_placeholder,
+                    fail_open: file.html.on_error == raw::OnError::FailOpen,
                 },
+                decode: html::codec::DecodeLimits {
+                    max_bytes: file.limits.max_decompressed_bytes,
+                    max_ratio: file.limits.max_decompression_ratio.max(1),
+                },
+            },
+            compression: Compression {
+                enabled: file.html.compress,
+                level: file.html.compression_level,
             },
         })
     }

@@ -23,6 +23,8 @@ pub struct File {
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
+    pub html: Html,
+    #[serde(default)]
     pub site: Vec<Spanned<Site>>,
 }
 
@@ -262,6 +264,10 @@ pub struct Limits {
     pub max_inline_script_bytes: usize,
     #[serde(default = "default_max_parser_memory")]
     pub max_html_parser_memory_bytes: usize,
+    #[serde(default = "default_max_decompressed")]
+    pub max_decompressed_bytes: u64,
+    #[serde(default = "default_max_ratio")]
+    pub max_decompression_ratio: u64,
 }
 
 impl Default for Limits {
@@ -270,6 +276,8 @@ impl Default for Limits {
             max_set_cookie_headers: default_max_set_cookie(),
             max_inline_script_bytes: default_max_inline_script(),
             max_html_parser_memory_bytes: default_max_parser_memory(),
+            max_decompressed_bytes: default_max_decompressed(),
+            max_decompression_ratio: default_max_ratio(),
         }
     }
 }
@@ -282,6 +290,48 @@ fn default_max_inline_script() -> usize {
 }
 fn default_max_parser_memory() -> usize {
     4 << 20
+}
+fn default_max_decompressed() -> u64 {
+    256 << 20
+}
+fn default_max_ratio() -> u64 {
+    200
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    #[default]
+    FailClosed,
+    FailOpen,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Html {
+    #[serde(default = "yes")]
+    pub iframe_placeholder: bool,
+    #[serde(default)]
+    pub on_error: OnError,
+    #[serde(default = "yes")]
+    pub compress: bool,
+    #[serde(default = "default_level")]
+    pub compression_level: u32,
+}
+
+impl Default for Html {
+    fn default() -> Self {
+        Html {
+            iframe_placeholder: true,
+            on_error: OnError::FailClosed,
+            compress: true,
+            compression_level: default_level(),
+        }
+    }
+}
+
+fn default_level() -> u32 {
+    1
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]

@@ -2,28 +2,29 @@
 //! through, so the browser never fetches or runs them.
 //!
 //! The inert markup is the contract with consent tools (and consent-gate's own banner), which
-//! re-activate elements after consent without a reload:
+//! re-activate elements after consent without a reload (README, "Inert markup"):
 //!
-//! * `<script src>` of a denied resource: `src` moves to `data-consent-src`, `type` becomes
-//!   `text/plain` (the original `type`, if any, is kept in `data-consent-type`), and
-//!   `data-consent-category` / `data-consent-vendor` say why. Every other attribute (`nonce`,
-//!   `async`, `id`, ...) is left as it was.
-//! * inline `<script>` whose text carries a denied signature: the original element is emptied
-//!   (its start tag is already on the wire when its text arrives) and the text follows it in a
-//!   `<script type="text/plain" data-consent-category=… data-consent-vendor=…>` with the original
-//!   attributes, `type` kept in `data-consent-type` as above.
-//!
-//! To re-activate, create a new `<script>` with the element's attributes, `src` from
-//! `data-consent-src` (or the element's text), `type` from `data-consent-type` (or none), and
-//! the page's nonce, then insert it.
+//! * `<script src>`: `src` moves to `data-consent-src`, `type` becomes `text/plain` (the original
+//!   `type`, if any, moves to `data-consent-type`), `data-consent-category` /
+//!   `data-consent-vendor` say why;
+//! * inline `<script>` with a denied signature: the element is emptied (its start tag is already
+//!   on the wire when its text arrives) and followed by an inert copy carrying the text;
+//! * `<iframe src>`, `<img src|srcset>`, `<source src|srcset>`: the URL attributes move to
+//!   `data-consent-src` / `data-consent-srcset`; iframes optionally get a `srcdoc` placeholder;
+//! * `<link rel=preconnect|dns-prefetch|preload|prefetch|modulepreload>`: removed;
+//! * `<noscript>` holding a denied pixel or frame: emptied.
 
+pub mod codec;
+pub mod link_header;
+mod neutralize;
+pub mod pipeline;
 pub mod url;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use lol_html::html_content::{ContentType, EndTag, TextChunk};
+use lol_html::html_content::{ContentType, TextChunk};
 use lol_html::send::{ElementContentHandlers, HtmlRewriter, Settings};
 use lol_html::{AsciiCompatibleEncoding, DocumentContentHandlers, MemorySettings, Selector};
 
@@ -37,14 +38,40 @@ pub enum Kind {
     Script,
     /// inline `<script>`
     InlineScript,
+    /// `<iframe src>`
+    Iframe,
+    /// `<img>` / `<source>` (pixels)
+    Img,
+    /// `<link rel=preconnect|...>`
+    Link,
+    /// `<noscript>` with a tracker inside
+    Noscript,
+    /// An entry of a `Link:` response header
+    LinkHeader,
 }
 
 impl Kind {
+    /// Every kind, for metrics documentation and tests.
+    pub const ALL: [Kind; 7] = [
+        Kind::Script,
+        Kind::InlineScript,
+        Kind::Iframe,
+        Kind::Img,
+        Kind::Link,
+        Kind::Noscript,
+        Kind::LinkHeader,
+    ];
+
     /// Metric label.
     pub fn label(self) -> &'static str {
         match self {
             Kind::Script => "script",
             Kind::InlineScript => "inline_script",
+            Kind::Iframe => "iframe",
+            Kind::Img => "img",
+            Kind::Link => "link",
+            Kind::Noscript => "noscript",
+            Kind::LinkHeader => "link_header",
         }
     }
 }
@@ -77,7 +104,8 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn record(&mut self, action: Action) {
+    /// Records one action.
+    pub fn record(&mut self, action: Action) {
         *self
             .counts
             .entry((action.kind, action.category))
@@ -90,6 +118,18 @@ impl Stats {
     /// Total elements neutralized.
     pub fn total(&self) -> u64 {
         self.counts.values().sum()
+    }
+
+    /// Adds another set of stats.
+    pub fn merge(&mut self, other: Stats) {
+        for (k, n) in other.counts {
+            *self.counts.entry(k).or_default() += n;
+        }
+        for a in other.actions {
+            if self.actions.len() < MAX_AUDITED_ACTIONS {
+                self.actions.push(a);
+            }
+        }
     }
 }
 
@@ -107,15 +147,20 @@ pub enum HtmlError {
     Finished,
 }
 
-/// A handler error: an inline script exceeded the configured buffer.
+/// A handler error: an inline script or noscript exceeded the configured buffer.
 #[derive(Debug, thiserror::Error)]
-#[error("inline script larger than max_inline_script_bytes={0}")]
-struct InlineScriptTooLarge(usize);
+#[error("inline script or noscript larger than max_inline_script_bytes={0}")]
+struct RawTextTooLarge(usize);
 
-/// CSS selectors, parsed once at start-up.
+/// CSS selectors, parsed once at start-up (never through lol_html's panicking macros).
 #[derive(Debug)]
 pub struct Selectors {
     script: Selector,
+    iframe: Selector,
+    img: Selector,
+    source: Selector,
+    link: Selector,
+    noscript: Selector,
 }
 
 impl Selectors {
@@ -123,17 +168,26 @@ impl Selectors {
     pub fn new() -> Result<Self, lol_html::errors::SelectorError> {
         Ok(Selectors {
             script: "script".parse()?,
+            iframe: "iframe[src]".parse()?,
+            img: "img".parse()?,
+            source: "source".parse()?,
+            link: "link[href][rel]".parse()?,
+            noscript: "noscript".parse()?,
         })
     }
 }
 
-/// Limits for one rewrite.
+/// Limits and options for one rewrite.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// lol_html's parser memory cap, bytes.
     pub max_parser_memory: usize,
-    /// Largest inline script buffered to look for signatures, bytes.
+    /// Largest inline script or noscript buffered to be inspected, bytes.
     pub max_inline_script: usize,
+    /// Show a placeholder (via `srcdoc`) in neutralized iframes.
+    pub iframe_placeholder: bool,
+    /// On a rewriting error, pass the rest of the page through unmodified instead of aborting.
+    pub fail_open: bool,
 }
 
 impl Default for Limits {
@@ -141,6 +195,8 @@ impl Default for Limits {
         Limits {
             max_parser_memory: 4 << 20,
             max_inline_script: 4 << 20,
+            iframe_placeholder: true,
+            fail_open: false,
         }
     }
 }
@@ -178,10 +234,19 @@ impl Page {
         Some(rule)
     }
 
-    fn signature(&self, text: &str) -> Option<&RuleInfo> {
+    /// The first denied signature in an inline script.
+    pub fn signature(&self, text: &str) -> Option<&RuleInfo> {
         self.rules
             .signature(text)
             .filter(|r| !self.allowed.contains(r.category))
+    }
+
+    /// The rule blocking any candidate of a `srcset` value.
+    pub fn srcset_rule(&self, srcset: &str) -> Option<&RuleInfo> {
+        srcset
+            .split(',')
+            .filter_map(|candidate| candidate.split_whitespace().next())
+            .find_map(|u| self.blocking_rule(u))
     }
 }
 
@@ -231,49 +296,22 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// An inline script being buffered until its end tag decides its fate.
+/// Text of a raw-text element (inline script, noscript) held back until its end tag.
 #[derive(Debug)]
-struct PendingScript {
+struct Pending {
     /// Original attributes, `(name, raw value)`.
-    attributes: Vec<(String, Option<String>)>,
+    attributes: Vec<(String, String)>,
     text: String,
 }
 
-impl PendingScript {
-    /// The inert copy that carries the script's text.
-    fn inert(&self, rule: &RuleInfo, category: &str) -> String {
-        let mut out = String::from("<script type=\"text/plain\"");
-        for (name, value) in &self.attributes {
-            let name = if name == "type" {
-                "data-consent-type"
-            } else {
-                name
-            };
-            out.push(' ');
-            out.push_str(name);
-            if let Some(v) = value {
-                // lol_html gives values with their character references still encoded.
-                out.push_str("=\"");
-                out.push_str(&v.replace('"', "&quot;"));
-                out.push('"');
-            }
-        }
-        out.push_str(&format!(
-            " data-consent-category=\"{}\" data-consent-vendor=\"{}\">",
-            escape(category),
-            escape(&rule.vendor)
-        ));
-        out.push_str(&self.text);
-        out.push_str("</script>");
-        out
-    }
-}
-
+/// State shared by the handlers of one rewrite.
 struct State {
     page: Page,
     limits: Limits,
     stats: Stats,
-    pending: Option<PendingScript>,
+    script: Option<Pending>,
+    noscript: Option<String>,
+    selectors: Arc<Selectors>,
 }
 
 impl State {
@@ -288,19 +326,8 @@ impl State {
         });
     }
 
-    /// Decides a buffered inline script at its end tag (or the end of the document): returns
-    /// the markup to emit in its place.
-    fn settle(&mut self) -> Option<(String, bool)> {
-        let pending = self.pending.take()?;
-        let Some(rule) = self.page.signature(&pending.text).cloned() else {
-            return Some((pending.text, false));
-        };
-        self.action(Kind::InlineScript, &rule, &rule.pattern.clone());
-        if self.page.report_only {
-            return Some((pending.text, false));
-        }
-        let category = self.page.rules.categories().name(rule.category).to_owned();
-        Some((pending.inert(&rule, &category), true))
+    fn category_name(&self, rule: &RuleInfo) -> String {
+        self.page.rules.categories().name(rule.category).to_owned()
     }
 }
 
@@ -315,7 +342,7 @@ impl lol_html::OutputSink for Sink {
     }
 }
 
-/// A streaming rewrite of one HTML response.
+/// A streaming rewrite of one HTML document.
 pub struct Rewriter {
     inner: Option<HtmlRewriter<'static, Sink>>,
     output: Output,
@@ -328,116 +355,110 @@ impl std::fmt::Debug for Rewriter {
     }
 }
 
-fn script_element(
-    state: &Arc<Mutex<State>>,
-    el: &mut lol_html::send::Element<'_, '_>,
-) -> lol_html::HandlerResult {
-    let type_attr = el.get_attribute("type");
-    if !is_javascript(type_attr.as_deref()) {
-        return Ok(());
-    }
-    if let Some(src) = el.get_attribute("src") {
-        let mut st = lock(state);
-        let Some(rule) = st.page.blocking_rule(&src).cloned() else {
-            return Ok(());
-        };
-        st.action(Kind::Script, &rule, &src);
-        if st.page.report_only {
-            return Ok(());
-        }
-        let category = st.page.rules.categories().name(rule.category).to_owned();
-        drop(st);
-        el.remove_attribute("src");
-        el.set_attribute("data-consent-src", &src)?;
-        if let Some(t) = &type_attr {
-            el.set_attribute("data-consent-type", t)?;
-        }
-        el.set_attribute("type", "text/plain")?;
-        el.set_attribute("data-consent-category", &escape(&category))?;
-        el.set_attribute("data-consent-vendor", &escape(&rule.vendor))?;
-        return Ok(());
-    }
-    // Inline script: hold its text back until the end tag shows whether it carries a signature.
-    let attributes = el
-        .attributes()
-        .iter()
-        .map(|a| (a.name(), Some(a.value())))
-        .collect();
-    lock(state).pending = Some(PendingScript {
-        attributes,
-        text: String::new(),
-    });
-    let st = Arc::clone(state);
-    if let Some(handlers) = el.end_tag_handlers() {
-        handlers.push(Box::new(move |end: &mut EndTag<'_>| {
-            match lock(&st).settle() {
-                Some((text, false)) => end.before(&text, ContentType::Html),
-                Some((inert, true)) => end.after(&inert, ContentType::Html),
-                None => {}
-            }
-            Ok(())
-        }));
-    }
-    Ok(())
-}
+type Shared = Arc<Mutex<State>>;
 
-fn script_text(state: &Arc<Mutex<State>>, chunk: &mut TextChunk<'_>) -> lol_html::HandlerResult {
-    let mut st = lock(state);
-    let max = st.limits.max_inline_script;
-    if let Some(pending) = st.pending.as_mut() {
-        if pending.text.len() + chunk.as_str().len() > max {
-            return Err(Box::new(InlineScriptTooLarge(max)));
-        }
-        pending.text.push_str(chunk.as_str());
-        chunk.remove();
+fn raw_text_chunk(
+    buf: &mut String,
+    chunk: &mut TextChunk<'_>,
+    max: usize,
+) -> lol_html::HandlerResult {
+    if buf.len() + chunk.as_str().len() > max {
+        return Err(Box::new(RawTextTooLarge(max)));
     }
+    buf.push_str(chunk.as_str());
+    chunk.remove();
     Ok(())
 }
 
 impl Rewriter {
-    /// Starts a rewrite of a page in `encoding` (from Content-Type, default UTF-8).
+    /// Starts a rewrite of a page in `encoding`; with `sniff_meta`, a `<meta charset>` in the
+    /// document switches the encoding (when neither the header nor a BOM named one).
     pub fn new(
         page: Page,
-        selectors: &Selectors,
+        selectors: &Arc<Selectors>,
         encoding: &'static encoding_rs::Encoding,
+        sniff_meta: bool,
         limits: Limits,
     ) -> Result<Self, HtmlError> {
         let encoding = AsciiCompatibleEncoding::new(encoding)
             .ok_or_else(|| HtmlError::Encoding(encoding.name().to_owned()))?;
-        let state = Arc::new(Mutex::new(State {
+        let state: Shared = Arc::new(Mutex::new(State {
             page,
             limits,
             stats: Stats::default(),
-            pending: None,
+            script: None,
+            noscript: None,
+            selectors: Arc::clone(selectors),
         }));
         let output: Output = Arc::default();
-        let sink = Sink(Arc::clone(&output));
 
-        let (s_el, s_text, s_end) = (Arc::clone(&state), Arc::clone(&state), Arc::clone(&state));
-        let script_handlers = ElementContentHandlers::default()
-            .element(move |el: &mut lol_html::send::Element<'_, '_>| script_element(&s_el, el))
-            .text(move |chunk: &mut TextChunk<'_>| script_text(&s_text, chunk));
+        let (s1, s2) = (Arc::clone(&state), Arc::clone(&state));
+        let script = ElementContentHandlers::default()
+            .element(move |el: &mut lol_html::send::Element<'_, '_>| neutralize::script(&s1, el))
+            .text(move |chunk: &mut TextChunk<'_>| {
+                let mut st = lock(&s2);
+                let max = st.limits.max_inline_script;
+                match st.script.as_mut() {
+                    Some(p) => raw_text_chunk(&mut p.text, chunk, max),
+                    None => Ok(()),
+                }
+            });
+        let s = Arc::clone(&state);
+        let iframe = ElementContentHandlers::default()
+            .element(move |el: &mut lol_html::send::Element<'_, '_>| neutralize::iframe(&s, el));
+        let s = Arc::clone(&state);
+        let img = ElementContentHandlers::default()
+            .element(move |el: &mut lol_html::send::Element<'_, '_>| neutralize::image(&s, el));
+        let s = Arc::clone(&state);
+        let source = ElementContentHandlers::default()
+            .element(move |el: &mut lol_html::send::Element<'_, '_>| neutralize::image(&s, el));
+        let s = Arc::clone(&state);
+        let link = ElementContentHandlers::default()
+            .element(move |el: &mut lol_html::send::Element<'_, '_>| neutralize::link(&s, el));
+        let (s1, s2) = (Arc::clone(&state), Arc::clone(&state));
+        let noscript = ElementContentHandlers::default()
+            .element(move |el: &mut lol_html::send::Element<'_, '_>| neutralize::noscript(&s1, el))
+            .text(move |chunk: &mut TextChunk<'_>| {
+                let mut st = lock(&s2);
+                let max = st.limits.max_inline_script;
+                match st.noscript.as_mut() {
+                    Some(buf) => raw_text_chunk(buf, chunk, max),
+                    None => Ok(()),
+                }
+            });
+        let s_end = Arc::clone(&state);
         let document_end = DocumentContentHandlers::default().end(
             move |end: &mut lol_html::html_content::DocumentEnd<'_>| {
-                // A script left open by a truncated document still gets its text back.
-                if let Some((text, _)) = lock(&s_end).settle() {
+                // A raw-text element left open by a truncated document still gets its text back.
+                let mut st = lock(&s_end);
+                if let Some(text) = neutralize::settle_script(&mut st) {
+                    end.append(&text.0, ContentType::Html);
+                }
+                if let Some(text) = neutralize::settle_noscript(&mut st) {
                     end.append(&text, ContentType::Html);
                 }
                 Ok(())
             },
         );
+        use std::borrow::Cow::Borrowed;
         let settings = Settings::new_send()
-            .append_element_content_handler((
-                std::borrow::Cow::Borrowed(&selectors.script),
-                script_handlers,
-            ))
+            .append_element_content_handler((Borrowed(&selectors.script), script))
+            .append_element_content_handler((Borrowed(&selectors.iframe), iframe))
+            .append_element_content_handler((Borrowed(&selectors.img), img))
+            .append_element_content_handler((Borrowed(&selectors.source), source))
+            .append_element_content_handler((Borrowed(&selectors.link), link))
+            .append_element_content_handler((Borrowed(&selectors.noscript), noscript))
             .append_document_content_handler(document_end)
             .with_encoding(encoding)
+            .with_adjust_charset_on_meta_tag(sniff_meta)
+            .with_graceful_bail_out_on_content_handler_error(limits.fail_open)
             .with_memory_settings(
-                MemorySettings::new().with_max_allowed_memory_usage(limits.max_parser_memory),
+                MemorySettings::new()
+                    .with_max_allowed_memory_usage(limits.max_parser_memory)
+                    .with_graceful_bail_out_on_memory_limit_exceeded(limits.fail_open),
             );
         Ok(Rewriter {
-            inner: Some(HtmlRewriter::new(settings, sink)),
+            inner: Some(HtmlRewriter::new(settings, Sink(Arc::clone(&output)))),
             output,
             state,
         })
@@ -447,12 +468,15 @@ impl Rewriter {
         Bytes::from(std::mem::take(&mut *lock(&self.output)))
     }
 
-    /// Feeds a chunk; returns the output ready so far (possibly empty).
+    /// Feeds a chunk; returns the output ready so far (possibly empty). After an error the
+    /// rewriter is finished; with `fail_open`, the output already holds the unmodified rest of
+    /// what was written and [`Rewriter::take_failed_output`] returns it.
     pub fn write(&mut self, chunk: &[u8]) -> Result<Bytes, HtmlError> {
-        self.inner
-            .as_mut()
-            .ok_or(HtmlError::Finished)?
-            .write(chunk)?;
+        let inner = self.inner.as_mut().ok_or(HtmlError::Finished)?;
+        if let Err(e) = inner.write(chunk) {
+            self.inner = None;
+            return Err(e.into());
+        }
         Ok(self.take_output())
     }
 
@@ -462,19 +486,31 @@ impl Rewriter {
         Ok(self.take_output())
     }
 
+    /// After a failed write or end: what the rewriter emitted before giving up (with
+    /// `fail_open`, the rest of the input, unmodified).
+    pub fn take_failed_output(&self) -> Bytes {
+        self.take_output()
+    }
+
     /// What the rewrite has done so far.
     pub fn stats(&self) -> Stats {
         lock(&self.state).stats.clone()
     }
 }
 
-/// Rewrites a whole document in one call (tests, `explain`).
+/// Rewrites a whole UTF-8 document in one call (tests, `explain`).
 pub fn rewrite_all(
     page: Page,
-    selectors: &Selectors,
+    selectors: &Arc<Selectors>,
     html: &[u8],
 ) -> Result<(Vec<u8>, Stats), HtmlError> {
-    let mut r = Rewriter::new(page, selectors, encoding_rs::UTF_8, Limits::default())?;
+    let mut r = Rewriter::new(
+        page,
+        selectors,
+        encoding_rs::UTF_8,
+        false,
+        Limits::default(),
+    )?;
     let mut out = r.write(html)?.to_vec();
     out.extend_from_slice(&r.end()?);
     Ok((out, r.stats()))
@@ -508,9 +544,11 @@ pub fn is_html_body(r: ResponseInfo<'_>) -> bool {
         || essence.eq_ignore_ascii_case("application/xhtml+xml")
 }
 
-/// The encoding named by a `Content-Type` charset parameter (UTF-8 when absent), or `Err` with
+/// The encoding named by a `Content-Type` charset parameter (`None` when absent), or `Err` with
 /// the label when it is unknown.
-pub fn charset(content_type: Option<&[u8]>) -> Result<&'static encoding_rs::Encoding, String> {
+pub fn charset(
+    content_type: Option<&[u8]>,
+) -> Result<Option<&'static encoding_rs::Encoding>, String> {
     let ct = content_type
         .map(String::from_utf8_lossy)
         .unwrap_or_default();
@@ -520,8 +558,9 @@ pub fn charset(content_type: Option<&[u8]>) -> Result<&'static encoding_rs::Enco
         {
             let label = v.trim().trim_matches('"');
             return encoding_rs::Encoding::for_label(label.as_bytes())
+                .map(Some)
                 .ok_or_else(|| label.to_owned());
         }
     }
-    Ok(encoding_rs::UTF_8)
+    Ok(None)
 }

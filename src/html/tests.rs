@@ -22,6 +22,17 @@ host = "example.com"
 category = "marketing"
 vendor = "Too broad"
 
+[[resource]]
+host = "youtube.com"
+category = "marketing"
+vendor = "YouTube"
+
+[[resource]]
+host = "facebook.com"
+path = "/tr"
+category = "marketing"
+vendor = "Meta Pixel"
+
 [[signature]]
 text = "fbq("
 category = "marketing"
@@ -42,8 +53,12 @@ fn page(allowed: CategorySet) -> Page {
     }
 }
 
+fn selectors() -> Arc<Selectors> {
+    Arc::new(Selectors::new().unwrap())
+}
+
 fn rewrite(page: Page, html: &str) -> (String, Stats) {
-    let (out, stats) = rewrite_all(page, &Selectors::new().unwrap(), html.as_bytes()).unwrap();
+    let (out, stats) = rewrite_all(page, &selectors(), html.as_bytes()).unwrap();
     (String::from_utf8(out).unwrap(), stats)
 }
 
@@ -51,8 +66,9 @@ fn rewrite(page: Page, html: &str) -> (String, Stats) {
 fn rewrite_split(page: Page, html: &[u8], cuts: &[usize]) -> Vec<u8> {
     let mut r = Rewriter::new(
         page,
-        &Selectors::new().unwrap(),
+        &selectors(),
         encoding_rs::UTF_8,
+        false,
         Limits::default(),
     )
     .unwrap();
@@ -169,8 +185,9 @@ fn truncated_document_keeps_an_open_inline_script() {
 fn oversized_inline_script_is_an_error() {
     let mut r = Rewriter::new(
         page(CategorySet::EMPTY),
-        &Selectors::new().unwrap(),
+        &selectors(),
         encoding_rs::UTF_8,
+        false,
         Limits {
             max_inline_script: 16,
             ..Limits::default()
@@ -195,5 +212,133 @@ fn javascript_types() {
         Some("speculationrules"),
     ] {
         assert!(!is_javascript(t), "{t:?}");
+    }
+}
+
+const VECTORS: &str = r#"<head>
+<link rel="preconnect" href="https://connect.facebook.net" crossorigin>
+<link rel="dns-prefetch" href="//www.googletagmanager.com">
+<link rel="PRELOAD modulepreload" as="script" href="https://www.googletagmanager.com/gtm.js">
+<link rel="stylesheet" href="https://connect.facebook.net/style.css">
+<link rel="preconnect" href="https://cdn.cookielaw.org">
+</head><body>
+<iframe width="560" src="https://www.youtube.com/embed/x?a=1&amp;b=2" allowfullscreen></iframe>
+<iframe src="/local/frame.html"></iframe>
+<img height="1" width="1" src="https://www.facebook.com/tr?id=1&amp;ev=PageView" alt="">
+<img src="/logo.png" srcset="/logo2x.png 2x, https://www.facebook.com/tr?id=2 3x">
+<picture><source srcset="https://www.facebook.com/tr?id=3"><img src="/a.png"></picture>
+<img src="/cat.jpg" alt="a cat">
+<noscript><img height="1" width="1" style="display:none" src="https://www.facebook.com/tr?id=1&ev=PageView&noscript=1"/></noscript>
+<noscript><iframe src="https://www.googletagmanager.com/ns.html?id=GTM-1" height="0" width="0"></iframe></noscript>
+<noscript><p>Please enable JavaScript</p></noscript>
+</body>"#;
+
+#[test]
+fn frames_pixels_hints_and_noscript_are_neutralized() {
+    let (out, stats) = rewrite(page(CategorySet::EMPTY), VECTORS);
+    // Hints to denied hosts are gone; a stylesheet and the consent tool's hint stay.
+    assert!(
+        !out.contains("rel=\"preconnect\" href=\"https://connect.facebook.net\""),
+        "{out}"
+    );
+    assert!(!out.contains("dns-prefetch"), "{out}");
+    assert!(!out.contains("gtm.js"), "{out}");
+    assert!(
+        out.contains(r#"<link rel="stylesheet" href="https://connect.facebook.net/style.css">"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"<link rel="preconnect" href="https://cdn.cookielaw.org">"#),
+        "{out}"
+    );
+    // The YouTube frame keeps its markup, loses its src, and explains itself.
+    assert!(
+        out.contains(r#"data-consent-src="https://www.youtube.com/embed/x?a=1&amp;b=2""#),
+        "{out}"
+    );
+    assert!(!out.contains(r#" src="https://www.youtube.com"#), "{out}");
+    assert!(out.contains("srcdoc=\"&lt;p style="), "{out}");
+    assert!(
+        out.contains(r#"<iframe src="/local/frame.html"></iframe>"#),
+        "{out}"
+    );
+    // Pixels: src and srcset parked; first-party images untouched.
+    assert!(out.contains(r#"<img height="1" width="1" alt="" data-consent-src="https://www.facebook.com/tr?id=1&amp;ev=PageView" data-consent-category="marketing" data-consent-vendor="Meta Pixel">"#), "{out}");
+    assert!(
+        out.contains(
+            r#"data-consent-srcset="/logo2x.png 2x, https://www.facebook.com/tr?id=2 3x""#
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"<source data-consent-srcset="https://www.facebook.com/tr?id=3""#),
+        "{out}"
+    );
+    assert!(out.contains(r#"<img src="/cat.jpg" alt="a cat">"#), "{out}");
+    // Noscript with trackers emptied, others untouched.
+    assert_eq!(out.matches("<noscript></noscript>").count(), 2, "{out}");
+    assert!(
+        out.contains("<noscript><p>Please enable JavaScript</p></noscript>"),
+        "{out}"
+    );
+    let count = |k| {
+        stats
+            .counts
+            .iter()
+            .filter(|((kind, _), _)| *kind == k)
+            .map(|(_, n)| n)
+            .sum::<u64>()
+    };
+    assert_eq!(count(Kind::Link), 3);
+    assert_eq!(count(Kind::Iframe), 1);
+    assert_eq!(count(Kind::Img), 3);
+    assert_eq!(count(Kind::Noscript), 2);
+    // Everything is the same at every split point.
+    let whole = rewrite_split(page(CategorySet::EMPTY), VECTORS.as_bytes(), &[]);
+    for cut in 0..=VECTORS.len() {
+        assert_eq!(
+            rewrite_split(page(CategorySet::EMPTY), VECTORS.as_bytes(), &[cut]),
+            whole,
+            "split at {cut}"
+        );
+    }
+}
+
+#[test]
+fn full_consent_leaves_every_vector_alone() {
+    let (out, stats) = rewrite(page(Categories::default().all()), VECTORS);
+    assert_eq!(out, VECTORS);
+    assert_eq!(stats.total(), 0);
+}
+
+#[test]
+fn random_splits_are_identical_with_a_replayable_seed() {
+    let doc = format!("{PAGE}{VECTORS}");
+    let whole = rewrite_split(page(CategorySet::EMPTY), doc.as_bytes(), &[]);
+    let seed: u64 = std::env::var("SPLIT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..200 {
+        let mut cuts: Vec<usize> = (0..(next() % 40))
+            .map(|_| (next() as usize) % doc.len())
+            .collect();
+        cuts.sort_unstable();
+        let out = rewrite_split(page(CategorySet::EMPTY), doc.as_bytes(), &cuts);
+        assert!(
+            out == whole,
+            "round {round} differs; replay with SPLIT_SEED={seed} (cuts {cuts:?})"
+        );
     }
 }

@@ -25,7 +25,9 @@ use crate::config::{CachePrivacy, Mode};
 use crate::consent::{Consent, RequestSignals};
 use crate::cookies::{self, jar::Jar};
 use crate::engine::Engine;
-use crate::html::{self, Page, ResponseInfo, Rewriter};
+use crate::html::codec::{self, Coding};
+use crate::html::pipeline::{Pipeline, Plan};
+use crate::html::{self, Page, ResponseInfo};
 
 /// The proxy.
 #[derive(Debug)]
@@ -58,6 +60,10 @@ pub struct Ctx {
     rules: Option<Arc<crate::rules::Rules>>,
     consent: Option<Consent>,
     host: String,
+    /// The client's `Accept-Encoding`, for re-encoding a rewritten page.
+    accept_encoding: Option<Vec<u8>>,
+    /// The request asks for a document (navigation or frame): its body may need rewriting.
+    wants_document: bool,
     new_cookie_header: Option<Vec<u8>>,
     /// Request cookies of denied categories: (name, category).
     withdraw: Vec<(String, Option<Category>)>,
@@ -65,12 +71,14 @@ pub struct Ctx {
     set_cookies_stripped: usize,
     withdrawal_lines: usize,
     /// In a mutex only because Pingora needs the context to be `Sync`; never contended.
-    rewriter: Option<std::sync::Mutex<Rewriter>>,
-    /// Report-only: the rewriter observes, the original bytes go out.
+    pipeline: Option<std::sync::Mutex<Pipeline>>,
+    /// Report-only: the pipeline observes, the original bytes go out.
     observe_only: bool,
+    /// Neutralizations outside the body (the `Link` header).
+    header_stats: html::Stats,
     rewrite_time: Duration,
     html_bytes: u64,
-    rewrite_failed: bool,
+    rewrite_failed: Option<&'static str>,
 }
 
 fn strip_port(host: &str) -> &str {
@@ -92,6 +100,21 @@ fn request_host(req: &RequestHeader) -> String {
     strip_port(raw.trim())
         .trim_end_matches('.')
         .to_ascii_lowercase()
+}
+
+/// Whether a request asks for a document (a navigation or a frame), whose response may be
+/// HTML to rewrite; fetches of scripts, images and APIs keep their compression.
+fn wants_document(headers: &http::HeaderMap) -> bool {
+    if let Some(dest) = headers.get("sec-fetch-dest") {
+        return matches!(
+            dest.as_bytes(),
+            b"document" | b"iframe" | b"frame" | b"embed" | b"object"
+        );
+    }
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.contains("text/html") || v.contains("application/xhtml+xml"))
 }
 
 fn mode_label(mode: Mode) -> &'static str {
@@ -216,6 +239,84 @@ impl ConsentGate {
         Ok(())
     }
 
+    /// Whether consent denies a category that resource or signature rules can block: only then
+    /// can a body or a `Link` header need changes.
+    fn denies_blockable(ctx: &Ctx) -> bool {
+        match (&ctx.rules, &ctx.consent) {
+            (Some(rules), Some(consent)) => {
+                !consent.denied.intersection(rules.blockable()).is_empty()
+            }
+            _ => false,
+        }
+    }
+
+    fn page(&self, ctx: &Ctx) -> Option<Page> {
+        let (rules, consent, site) = (ctx.rules.as_ref()?, ctx.consent.as_ref()?, self.site(ctx)?);
+        Some(Page {
+            rules: Arc::clone(rules),
+            allowed: consent.allowed,
+            site: html::url::site_of(&ctx.host).to_owned(),
+            report_only: site.mode == Mode::ReportOnly,
+        })
+    }
+
+    /// Removes `Link` header entries that would preconnect to or preload from denied hosts.
+    fn enforce_link_header(&self, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+        if !resp.headers.contains_key(header::LINK) || !Self::denies_blockable(ctx) {
+            return Ok(());
+        }
+        let Some(page) = self.page(ctx) else {
+            return Ok(());
+        };
+        let values: Vec<String> = resp
+            .headers
+            .get_all(header::LINK)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        let mut kept = Vec::new();
+        let mut changed = false;
+        for v in &values {
+            let (keep, removed) = html::link_header::filter(v, &page);
+            for (rule, url) in &removed {
+                ctx.header_stats.record(html::Action {
+                    kind: html::Kind::LinkHeader,
+                    category: rule.category,
+                    vendor: rule.vendor.to_string(),
+                    rule: page.rules.origin(rule),
+                    target: url.clone(),
+                });
+            }
+            changed |= !removed.is_empty();
+            kept.extend(keep);
+        }
+        if changed && !page.report_only {
+            resp.remove_header(&header::LINK);
+            for v in kept {
+                resp.append_header(header::LINK, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a rewrite that could not start; in enforce mode with fail-closed, refuses the
+    /// response (nothing has been sent yet, so the client gets a clean 502).
+    fn refuse(&self, ctx: &mut Ctx, reason: &'static str, detail: String) -> Result<()> {
+        let site = self.site_label(ctx).to_owned();
+        self.engine
+            .metrics
+            .rewrite_failures
+            .with_label_values(&[&site, reason])
+            .inc();
+        ctx.rewrite_failed = Some(reason);
+        tracing::error!(site = %site, reason, detail = %detail, "HTML response cannot be rewritten");
+        let enforce = ctx.mode == Some(Mode::Enforce);
+        if enforce && !self.engine.config.limits.html.fail_open {
+            return Err(Error::explain(ErrorType::HTTPStatus(502), detail));
+        }
+        Ok(())
+    }
+
     /// Decides whether the body is rewritten and prepares the headers if so.
     fn prepare_rewrite(
         &self,
@@ -223,11 +324,7 @@ impl ConsentGate {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let (Some(rules), Some(consent), Some(site)) = (&ctx.rules, &ctx.consent, self.site(ctx))
-        else {
-            return Ok(());
-        };
-        if consent.denied.intersection(rules.blockable()).is_empty() {
+        if !Self::denies_blockable(ctx) {
             return Ok(());
         }
         let content_type = resp
@@ -242,70 +339,63 @@ impl ConsentGate {
         if !html::is_html_body(info) {
             return Ok(());
         }
-        let report_only = site.mode == Mode::ReportOnly;
-        let encoded = resp
-            .headers
-            .get(header::CONTENT_ENCODING)
-            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
-        let failure = |m: &crate::admin::metrics::Metrics, reason: &str| {
-            m.rewrite_failures
-                .with_label_values(&[&site.name, reason])
-                .inc();
+        let charset = match html::charset(content_type) {
+            Ok(c) => c,
+            Err(label) => return self.refuse(ctx, "charset", format!("unknown charset {label:?}")),
         };
-        if encoded {
-            // The origin ignored our request for identity encoding.
-            failure(&self.engine.metrics, "encoding");
-            if report_only {
-                return Ok(());
-            }
-            return Err(Error::explain(
-                ErrorType::HTTPStatus(502),
-                "HTML response arrived compressed; it cannot be rewritten",
-            ));
-        }
-        let encoding = match html::charset(content_type) {
-            Ok(e) => e,
-            Err(label) => {
-                failure(&self.engine.metrics, "charset");
-                if report_only {
-                    return Ok(());
+        let origin_coding = match resp.headers.get(header::CONTENT_ENCODING) {
+            None => None,
+            Some(v) => match Coding::from_content_encoding(v.as_bytes()) {
+                Ok(c) => c,
+                Err(other) => {
+                    return self.refuse(
+                        ctx,
+                        "encoding",
+                        format!("unsupported Content-Encoding {other:?}"),
+                    );
                 }
-                return Err(Error::explain(
-                    ErrorType::HTTPStatus(502),
-                    format!("unknown charset {label:?}"),
-                ));
-            }
+            },
         };
-        let page = Page {
-            rules: Arc::clone(rules),
-            allowed: consent.allowed,
-            site: html::url::site_of(&ctx.host).to_owned(),
-            report_only,
+        let Some(page) = self.page(ctx) else {
+            return Ok(());
         };
-        let rewriter = match Rewriter::new(
-            page,
-            &self.engine.selectors,
-            encoding,
-            self.engine.config.limits.html,
-        ) {
-            Ok(r) => r,
-            Err(e) => {
-                failure(&self.engine.metrics, "charset");
-                if report_only {
-                    return Ok(());
-                }
-                return Err(Error::explain(ErrorType::HTTPStatus(502), e.to_string()));
-            }
+        let report_only = page.report_only;
+        let config = &self.engine.config;
+        let encode = (config.compression.enabled && !report_only)
+            .then(|| codec::negotiate(ctx.accept_encoding.as_deref(), origin_coding))
+            .flatten()
+            .map(|c| (c, config.compression.level));
+        let plan = Plan {
+            decode: origin_coding,
+            encode,
+            charset,
+            limits: config.limits.html,
+            decode_limits: config.limits.decode,
         };
-        ctx.rewriter = Some(std::sync::Mutex::new(rewriter));
+        let pipeline = match Pipeline::new(page, &self.engine.selectors, plan) {
+            Ok(p) => p,
+            Err(e) => return self.refuse(ctx, e.reason(), e.to_string()),
+        };
+        ctx.pipeline = Some(std::sync::Mutex::new(pipeline));
         ctx.observe_only = report_only;
         if report_only {
             return Ok(());
         }
+        let Some(site) = self.site(ctx) else {
+            return Ok(());
+        };
         resp.remove_header(&header::CONTENT_LENGTH);
         resp.remove_header(&header::ACCEPT_RANGES);
         for h in ["content-md5", "digest", "repr-digest", "content-digest"] {
             resp.remove_header(h);
+        }
+        match encode {
+            Some((c, _)) => {
+                resp.insert_header(header::CONTENT_ENCODING, c.token())?;
+            }
+            None => {
+                resp.remove_header(&header::CONTENT_ENCODING);
+            }
         }
         if let Some(etag) = resp.headers.get(header::ETAG).cloned() {
             let bytes = etag.as_bytes();
@@ -315,25 +405,32 @@ impl ConsentGate {
                 resp.insert_header(header::ETAG, weak)?;
             }
         }
+        let mut vary = Vec::new();
+        if encode.is_some() || origin_coding.is_some() {
+            vary.push("Accept-Encoding");
+        }
         match site.cache_privacy {
-            CachePrivacy::Vary => {
-                let existing: Vec<String> = resp
-                    .headers
-                    .get_all(header::VARY)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .map(str::to_owned)
-                    .collect();
-                let has = existing
-                    .iter()
-                    .flat_map(|v| v.split(','))
-                    .any(|t| t.trim().eq_ignore_ascii_case("cookie") || t.trim() == "*");
-                if !has {
-                    resp.append_header(header::VARY, "Cookie")?;
-                }
-            }
+            CachePrivacy::Vary => vary.push("Cookie"),
             CachePrivacy::Private => {
                 resp.insert_header(header::CACHE_CONTROL, "private, no-store")?;
+            }
+        }
+        let existing: Vec<String> = resp
+            .headers
+            .get_all(header::VARY)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| {
+                v.split(',')
+                    .map(|t| t.trim().to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if !existing.iter().any(|t| t == "*") {
+            for token in vary {
+                if !existing.iter().any(|t| t.eq_ignore_ascii_case(token)) {
+                    resp.append_header(header::VARY, token)?;
+                }
             }
         }
         Ok(())
@@ -436,6 +533,10 @@ impl ProxyHttp for ConsentGate {
                 .map(|s| (s.name, s.category))
                 .collect();
         }
+        ctx.accept_encoding = headers
+            .get(header::ACCEPT_ENCODING)
+            .map(|v| v.as_bytes().to_vec());
+        ctx.wants_document = wants_document(headers);
         ctx.consent = Some(consent);
         ctx.rules = Some(rules);
         Ok(false)
@@ -488,11 +589,8 @@ impl ProxyHttp for ConsentGate {
             };
             upstream.insert_header("x-forwarded-for", value)?;
         }
-        // A body we may have to rewrite must arrive uncompressed.
-        if let (Some(rules), Some(consent)) = (&ctx.rules, &ctx.consent)
-            && !consent.denied.intersection(rules.blockable()).is_empty()
-            && ctx.mode == Some(Mode::Enforce)
-        {
+        // A page we may have to rewrite should arrive uncompressed (saves decoding it).
+        if ctx.wants_document && ctx.mode == Some(Mode::Enforce) && Self::denies_blockable(ctx) {
             upstream.insert_header(header::ACCEPT_ENCODING, "identity")?;
         }
         Ok(())
@@ -508,6 +606,7 @@ impl ProxyHttp for ConsentGate {
             return Ok(());
         }
         self.enforce_set_cookies(resp, ctx)?;
+        self.enforce_link_header(resp, ctx)?;
         self.prepare_rewrite(session, resp, ctx)
     }
 
@@ -518,33 +617,31 @@ impl ProxyHttp for ConsentGate {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
-        let Some(rewriter) = ctx.rewriter.as_mut() else {
+        let Some(pipeline) = ctx.pipeline.as_mut() else {
             return Ok(None);
         };
-        let rewriter = rewriter
+        let pipeline = pipeline
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let started = Instant::now();
-        let mut result = match body.as_ref() {
-            Some(chunk) => {
-                ctx.html_bytes += chunk.len() as u64;
-                rewriter.write(chunk)
-            }
-            None => Ok(Bytes::new()),
+        let input = body.as_deref().unwrap_or_default();
+        ctx.html_bytes += input.len() as u64;
+        let result = if end_of_stream {
+            pipeline.end(input)
+        } else {
+            pipeline.write(input)
         };
-        if end_of_stream && let Ok(out) = &result {
-            result = rewriter.end().map(|tail| {
-                if tail.is_empty() {
-                    out.clone()
-                } else {
-                    let mut all = Vec::with_capacity(out.len() + tail.len());
-                    all.extend_from_slice(out);
-                    all.extend_from_slice(&tail);
-                    Bytes::from(all)
-                }
-            });
-        }
         ctx.rewrite_time += started.elapsed();
+        let failed_open = pipeline.take_failed_open();
+        let site = self.site(ctx).map_or("", |s| s.name.as_str());
+        let m = &self.engine.metrics;
+        if let Some(detail) = failed_open {
+            m.rewrite_failures
+                .with_label_values(&[site, "rewrite"])
+                .inc();
+            tracing::error!(site = %site, error = %detail, "HTML rewrite failed; passing the rest of the page unmodified (on_error = fail-open)");
+            ctx.rewrite_failed = Some("rewrite");
+        }
         match result {
             Ok(out) => {
                 if !ctx.observe_only {
@@ -553,16 +650,13 @@ impl ProxyHttp for ConsentGate {
                 Ok(None)
             }
             Err(e) => {
-                ctx.rewrite_failed = true;
-                let site = self.site_label(ctx).to_owned();
-                self.engine
-                    .metrics
-                    .rewrite_failures
-                    .with_label_values(&[&site, "rewrite"])
+                m.rewrite_failures
+                    .with_label_values(&[site, e.reason()])
                     .inc();
-                tracing::error!(site = %site, error = %e, "HTML rewrite failed");
+                tracing::error!(site = %site, error = %e, "HTML pipeline failed");
+                ctx.rewrite_failed = Some(e.reason());
                 if ctx.observe_only {
-                    ctx.rewriter = None;
+                    ctx.pipeline = None;
                     return Ok(None);
                 }
                 // Fail closed: the rest of the page would load what consent denied.
@@ -579,13 +673,21 @@ impl ProxyHttp for ConsentGate {
         {
             m.upstream_errors.with_label_values(&[&site]).inc();
         }
-        let mut neutralized = 0;
-        if let Some(rewriter) = ctx.rewriter.as_mut() {
-            let stats = rewriter
-                .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .stats();
-            neutralized = stats.total();
+        let mut stats = std::mem::take(&mut ctx.header_stats);
+        if let Some(pipeline) = ctx.pipeline.as_mut() {
+            stats.merge(
+                pipeline
+                    .get_mut()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .stats(),
+            );
+            m.html_bytes
+                .with_label_values(&[&site])
+                .inc_by(ctx.html_bytes);
+            m.rewrite_seconds.observe(ctx.rewrite_time.as_secs_f64());
+        }
+        let neutralized = stats.total();
+        {
             let action = if ctx.observe_only {
                 "would_neutralize"
             } else {
@@ -630,7 +732,7 @@ impl ProxyHttp for ConsentGate {
             set_cookies_stripped = ctx.set_cookies_stripped,
             withdrawals = ctx.withdrawal_lines,
             neutralized,
-            rewrite_failed = ctx.rewrite_failed,
+            rewrite_failed = ctx.rewrite_failed.unwrap_or(""),
             error = e.map(ToString::to_string),
         );
     }

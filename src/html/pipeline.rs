@@ -1,0 +1,229 @@
+//! The body pipeline of a rewritten response: bounded decoding of a compressed origin body,
+//! charset detection (header, BOM, `<meta>`), the streaming neutralizer, and re-encoding for
+//! the client.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::codec::{Coding, DecodeError, DecodeLimits, Decoder, Encoder};
+use super::{HtmlError, Limits, Page, Rewriter, Selectors, Stats};
+
+/// Why the pipeline stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The origin's compressed body could not be decoded within limits.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Rewriting failed.
+    #[error(transparent)]
+    Html(#[from] HtmlError),
+    /// Re-encoding failed.
+    #[error("encoding the rewritten body: {0}")]
+    Encode(#[from] std::io::Error),
+}
+
+impl PipelineError {
+    /// Metric label for the failure.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PipelineError::Decode(DecodeError::Corrupt { .. }) => "decode",
+            PipelineError::Decode(_) => "decompression_limit",
+            PipelineError::Html(HtmlError::Encoding(_)) => "charset",
+            PipelineError::Html(_) => "rewrite",
+            PipelineError::Encode(_) => "encode",
+        }
+    }
+}
+
+/// How a body is to be processed.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Coding the origin used.
+    pub decode: Option<Coding>,
+    /// Coding (and level) for the client.
+    pub encode: Option<(Coding, u32)>,
+    /// Charset from `Content-Type`, if it named one.
+    pub charset: Option<&'static encoding_rs::Encoding>,
+    /// Rewriting limits and options.
+    pub limits: Limits,
+    /// Decoding limits.
+    pub decode_limits: DecodeLimits,
+}
+
+/// The body pipeline of one response.
+pub struct Pipeline {
+    decoder: Option<Decoder>,
+    encoder: Option<Encoder>,
+    /// Until the first bytes arrive: what is needed to start the rewriter.
+    pending: Option<(Page, Arc<Selectors>)>,
+    sniffed: Vec<u8>,
+    rewriter: Option<Rewriter>,
+    plan: Plan,
+    /// Set when a failure was absorbed by `fail_open`: the rest passes through unmodified.
+    failed_open: Option<String>,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("plan", &self.plan)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Prepares a pipeline; the rewriter starts when the first body bytes show a BOM or not.
+    pub fn new(page: Page, selectors: &Arc<Selectors>, plan: Plan) -> Result<Self, PipelineError> {
+        let decoder = plan
+            .decode
+            .map(|c| Decoder::new(c, plan.decode_limits))
+            .transpose()?;
+        let encoder = plan
+            .encode
+            .map(|(c, level)| Encoder::new(c, level))
+            .transpose()?;
+        Ok(Pipeline {
+            decoder,
+            encoder,
+            pending: Some((page, Arc::clone(selectors))),
+            sniffed: Vec::new(),
+            rewriter: None,
+            plan,
+            failed_open: None,
+            stats: Stats::default(),
+        })
+    }
+
+    /// A failure absorbed by `fail_open`, once (for counting and logging).
+    pub fn take_failed_open(&mut self) -> Option<String> {
+        self.failed_open.take()
+    }
+
+    /// What the rewrite did.
+    pub fn stats(&self) -> Stats {
+        match &self.rewriter {
+            Some(r) => r.stats(),
+            None => self.stats.clone(),
+        }
+    }
+
+    fn start(&mut self) -> Result<(), HtmlError> {
+        let Some((page, selectors)) = self.pending.take() else {
+            return Ok(());
+        };
+        let (encoding, sniff_meta, skip) = match self.sniffed.as_slice() {
+            [0xEF, 0xBB, 0xBF, ..] => (encoding_rs::UTF_8, false, 0),
+            [0xFE, 0xFF, ..] | [0xFF, 0xFE, ..] => {
+                return Err(HtmlError::Encoding("UTF-16 (byte order mark)".into()));
+            }
+            _ => match self.plan.charset {
+                Some(e) => (e, false, 0),
+                // HTML's legacy default; it maps every byte, so text put back is exact even when
+                // the page is really UTF-8 without saying so. A <meta charset> switches.
+                None => (encoding_rs::WINDOWS_1252, true, 0),
+            },
+        };
+        let _ = skip;
+        self.rewriter = Some(Rewriter::new(
+            page,
+            &selectors,
+            encoding,
+            sniff_meta,
+            self.plan.limits,
+        )?);
+        Ok(())
+    }
+
+    fn absorb(&mut self, e: HtmlError, raw: &[u8]) -> Result<Vec<u8>, PipelineError> {
+        if !self.plan.limits.fail_open {
+            return Err(e.into());
+        }
+        self.failed_open = Some(e.to_string());
+        let mut out = match &self.rewriter {
+            Some(r) => {
+                self.stats = r.stats();
+                r.take_failed_output().to_vec()
+            }
+            // The rewriter never started (unsupported charset): everything passes as it came.
+            None => raw.to_vec(),
+        };
+        if self.rewriter.is_none() {
+            out = std::mem::take(&mut self.sniffed);
+        }
+        self.rewriter = None;
+        self.pending = None;
+        Ok(out)
+    }
+
+    fn rewrite(&mut self, decoded: &[u8], end: bool) -> Result<Vec<u8>, PipelineError> {
+        let passthrough = self.pending.is_none() && self.rewriter.is_none();
+        if passthrough {
+            return Ok(decoded.to_vec());
+        }
+        let input: Vec<u8>;
+        let data = if self.pending.is_some() {
+            self.sniffed.extend_from_slice(decoded);
+            if self.sniffed.len() < 3 && !end {
+                return Ok(Vec::new());
+            }
+            if let Err(e) = self.start() {
+                return self.absorb(e, &[]);
+            }
+            input = std::mem::take(&mut self.sniffed);
+            input.as_slice()
+        } else {
+            decoded
+        };
+        let Some(rewriter) = self.rewriter.as_mut() else {
+            return Ok(data.to_vec());
+        };
+        let mut out = match rewriter.write(data) {
+            Ok(b) => b.to_vec(),
+            Err(e) => return self.absorb(e, data),
+        };
+        if end {
+            match rewriter.end() {
+                Ok(tail) => {
+                    self.stats = rewriter.stats();
+                    out.extend_from_slice(&tail);
+                }
+                Err(e) => {
+                    let mut rest = self.absorb(e, &[])?;
+                    out.append(&mut rest);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn process(&mut self, input: &[u8], end: bool) -> Result<Bytes, PipelineError> {
+        let mut decoded = match self.decoder.as_mut() {
+            Some(d) => d.write(input)?,
+            None => input.to_vec(),
+        };
+        if end && let Some(d) = self.decoder.as_mut() {
+            decoded.extend(d.finish()?);
+        }
+        let html = self.rewrite(&decoded, end)?;
+        let mut out = match self.encoder.as_mut() {
+            Some(e) => e.write(&html)?,
+            None => html,
+        };
+        if end && let Some(e) = self.encoder.as_mut() {
+            out.extend(e.finish()?);
+        }
+        Ok(Bytes::from(out))
+    }
+
+    /// Feeds a body chunk as it came from the origin; returns what to send to the client.
+    pub fn write(&mut self, input: &[u8]) -> Result<Bytes, PipelineError> {
+        self.process(input, false)
+    }
+
+    /// Ends the body (with an optional last chunk).
+    pub fn end(&mut self, input: &[u8]) -> Result<Bytes, PipelineError> {
+        self.process(input, true)
+    }
+}
