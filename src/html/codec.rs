@@ -142,7 +142,7 @@ impl Write for Limited {
 }
 
 enum Inner {
-    Gzip(flate2::write::GzDecoder<Limited>),
+    Gzip(flate2::write::MultiGzDecoder<Limited>),
     Deflate(flate2::write::ZlibDecoder<Limited>),
     Brotli(Box<brotli::DecompressorWriter<Limited>>),
     Zstd(zstd::stream::write::Decoder<'static, Limited>),
@@ -173,7 +173,7 @@ impl Decoder {
             tripped: None,
         };
         let inner = match coding {
-            Coding::Gzip => Inner::Gzip(flate2::write::GzDecoder::new(sink)),
+            Coding::Gzip => Inner::Gzip(flate2::write::MultiGzDecoder::new(sink)),
             Coding::Deflate => Inner::Deflate(flate2::write::ZlibDecoder::new(sink)),
             Coding::Brotli => {
                 Inner::Brotli(Box::new(brotli::DecompressorWriter::new(sink, 16 * 1024)))

@@ -79,6 +79,9 @@ pub struct Ctx {
     rewrite_time: Duration,
     html_bytes: u64,
     rewrite_failed: Option<&'static str>,
+    /// Neutralizations counted so far (metrics are recorded once, as soon as they are known).
+    neutralized: u64,
+    recorded: bool,
 }
 
 fn strip_port(host: &str) -> &str {
@@ -137,8 +140,10 @@ async fn respond(session: &mut Session, status: u16, body: &'static str) -> Resu
     Ok(())
 }
 
-fn internal(context: &'static str, cause: impl std::fmt::Display) -> Box<Error> {
-    Error::explain(ErrorType::InternalError, format!("{context}: {cause}"))
+/// A failure of the response pipeline: 502 when nothing was sent yet, otherwise the response
+/// is cut short.
+fn pipeline_failure(context: &'static str, cause: impl std::fmt::Display) -> Box<Error> {
+    Error::explain(ErrorType::HTTPStatus(502), format!("{context}: {cause}"))
 }
 
 impl ConsentGate {
@@ -258,6 +263,51 @@ impl ConsentGate {
             site: html::url::site_of(&ctx.host).to_owned(),
             report_only: site.mode == Mode::ReportOnly,
         })
+    }
+
+    /// Records neutralization metrics and the audit lines once: at the end of the body, so that
+    /// a client that has the whole page also sees it counted, or at logging for cut responses.
+    /// Returns the number of neutralized elements.
+    fn record_neutralized(&self, ctx: &mut Ctx) -> u64 {
+        if ctx.recorded {
+            return ctx.neutralized;
+        }
+        ctx.recorded = true;
+        let m = &self.engine.metrics;
+        let site = self.site(ctx).map_or("", |s| s.name.as_str());
+        let mut stats = std::mem::take(&mut ctx.header_stats);
+        if let Some(pipeline) = ctx.pipeline.as_mut() {
+            stats.merge(
+                pipeline
+                    .get_mut()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .stats(),
+            );
+            m.html_bytes
+                .with_label_values(&[site])
+                .inc_by(ctx.html_bytes);
+            m.rewrite_seconds.observe(ctx.rewrite_time.as_secs_f64());
+        }
+        let action = if ctx.mode == Some(Mode::ReportOnly) {
+            "would_neutralize"
+        } else {
+            "neutralized"
+        };
+        for ((kind, category), n) in &stats.counts {
+            m.elements_neutralized
+                .with_label_values(&[
+                    site,
+                    kind.label(),
+                    self.category_label(Some(*category)),
+                    action,
+                ])
+                .inc_by(*n);
+        }
+        for a in &stats.actions {
+            tracing::debug!(target: "audit", site = %site, kind = a.kind.label(), vendor = %a.vendor, rule = %a.rule, target = %a.target, action, "element");
+        }
+        ctx.neutralized = stats.total();
+        ctx.neutralized
     }
 
     /// Removes `Link` header entries that would preconnect to or preload from denied hosts.
@@ -607,7 +657,11 @@ impl ProxyHttp for ConsentGate {
         }
         self.enforce_set_cookies(resp, ctx)?;
         self.enforce_link_header(resp, ctx)?;
-        self.prepare_rewrite(session, resp, ctx)
+        self.prepare_rewrite(session, resp, ctx)?;
+        if ctx.pipeline.is_none() {
+            self.record_neutralized(ctx);
+        }
+        Ok(())
     }
 
     fn response_body_filter(
@@ -647,6 +701,9 @@ impl ProxyHttp for ConsentGate {
                 if !ctx.observe_only {
                     *body = Some(out);
                 }
+                if end_of_stream {
+                    self.record_neutralized(ctx);
+                }
                 Ok(None)
             }
             Err(e) => {
@@ -660,7 +717,7 @@ impl ProxyHttp for ConsentGate {
                     return Ok(None);
                 }
                 // Fail closed: the rest of the page would load what consent denied.
-                Err(internal("HTML rewrite failed, response aborted", e))
+                Err(pipeline_failure("HTML rewrite failed, response aborted", e))
             }
         }
     }
@@ -673,44 +730,7 @@ impl ProxyHttp for ConsentGate {
         {
             m.upstream_errors.with_label_values(&[&site]).inc();
         }
-        let mut stats = std::mem::take(&mut ctx.header_stats);
-        if let Some(pipeline) = ctx.pipeline.as_mut() {
-            stats.merge(
-                pipeline
-                    .get_mut()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .stats(),
-            );
-            m.html_bytes
-                .with_label_values(&[&site])
-                .inc_by(ctx.html_bytes);
-            m.rewrite_seconds.observe(ctx.rewrite_time.as_secs_f64());
-        }
-        let neutralized = stats.total();
-        {
-            let action = if ctx.observe_only {
-                "would_neutralize"
-            } else {
-                "neutralized"
-            };
-            for ((kind, category), n) in &stats.counts {
-                m.elements_neutralized
-                    .with_label_values(&[
-                        &site,
-                        kind.label(),
-                        self.category_label(Some(*category)),
-                        action,
-                    ])
-                    .inc_by(*n);
-            }
-            for a in &stats.actions {
-                tracing::debug!(site = %site, kind = a.kind.label(), vendor = %a.vendor, rule = %a.rule, target = %a.target, action, "element");
-            }
-            m.html_bytes
-                .with_label_values(&[&site])
-                .inc_by(ctx.html_bytes);
-            m.rewrite_seconds.observe(ctx.rewrite_time.as_secs_f64());
-        }
+        let neutralized = self.record_neutralized(ctx);
         let req = session.req_header();
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let denied = ctx.consent.as_ref().map_or(String::new(), |c| {

@@ -49,6 +49,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Send `Content-Length` (otherwise the body is chunked).
     pub content_length: bool,
+    /// Send `body` this many times as chunks (a large streamed body without holding it).
+    pub repeat: usize,
 }
 
 impl Reply {
@@ -58,6 +60,7 @@ impl Reply {
             headers: Vec::new(),
             body: Vec::new(),
             content_length: true,
+            repeat: 1,
         }
     }
     pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Self {
@@ -75,6 +78,12 @@ impl Reply {
     }
     pub fn chunked(mut self) -> Self {
         self.content_length = false;
+        self
+    }
+    /// Streams `body` `n` times, chunked.
+    pub fn repeated(mut self, n: usize) -> Self {
+        self.content_length = false;
+        self.repeat = n;
         self
     }
 }
@@ -110,23 +119,31 @@ fn read_head<R: BufRead>(r: &mut R) -> Option<(String, Vec<(String, String)>)> {
 }
 
 fn read_chunked<R: BufRead>(r: &mut R) -> Vec<u8> {
+    read_chunked_with(r, &mut |_| {}).0
+}
+
+/// Reads a chunked body, passing each chunk to `each`; returns the body and whether the
+/// terminating chunk arrived.
+fn read_chunked_with<R: BufRead>(r: &mut R, each: &mut dyn FnMut(&[u8])) -> (Vec<u8>, bool) {
     let mut body = Vec::new();
     loop {
         let mut size = String::new();
         if r.read_line(&mut size).unwrap_or(0) == 0 {
-            return body;
+            return (body, false);
         }
-        let n =
-            usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+        let Ok(n) = usize::from_str_radix(size.trim().split(';').next().unwrap_or("x"), 16) else {
+            return (body, false);
+        };
         if n == 0 {
             let mut end = String::new();
             let _ = r.read_line(&mut end);
-            return body;
+            return (body, true);
         }
         let mut chunk = vec![0; n];
         if r.read_exact(&mut chunk).is_err() {
-            return body;
+            return (body, false);
         }
+        each(&chunk);
         body.extend_from_slice(&chunk);
         let mut crlf = [0; 2];
         let _ = r.read_exact(&mut crlf);
@@ -206,7 +223,21 @@ fn serve(stream: TcpStream, handler: &Handler, recorded: &Mutex<Vec<Request>>) {
             }
         } else {
             out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
-            if !bodyless {
+            if !bodyless && reply.repeat > 1 {
+                if writer.write_all(&out).is_err() {
+                    return;
+                }
+                out.clear();
+                let mut frame = format!("{:x}\r\n", reply.body.len()).into_bytes();
+                frame.extend_from_slice(&reply.body);
+                frame.extend_from_slice(b"\r\n");
+                for _ in 0..reply.repeat {
+                    if writer.write_all(&frame).is_err() {
+                        return;
+                    }
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+            } else if !bodyless {
                 for chunk in reply.body.chunks(1000) {
                     out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
                     out.extend_from_slice(chunk);
@@ -227,6 +258,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body's framing completed (terminating chunk, full length).
+    pub complete: bool,
 }
 
 impl Response {
@@ -264,6 +297,7 @@ pub fn read_response<R: BufRead>(r: &mut R, head_request: bool) -> Option<Respon
         status,
         headers,
         body: Vec::new(),
+        complete: true,
     };
     if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
         return Some(resp);
@@ -272,13 +306,15 @@ pub fn read_response<R: BufRead>(r: &mut R, head_request: bool) -> Option<Respon
         .header("transfer-encoding")
         .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
     {
-        resp.body = read_chunked(r);
+        let (body, complete) = read_chunked_with(r, &mut |_| {});
+        resp.body = body;
+        resp.complete = complete;
     } else if let Some(len) = resp
         .header("content-length")
         .and_then(|v| v.parse::<usize>().ok())
     {
         let mut body = vec![0; len];
-        r.read_exact(&mut body).ok()?;
+        resp.complete = r.read_exact(&mut body).is_ok();
         resp.body = body;
     } else {
         r.read_to_end(&mut resp.body).ok()?;
@@ -401,6 +437,17 @@ impl Proxy {
         metric_value(&self.metrics(), name, labels)
     }
 
+    /// Peak resident memory of the proxy process, bytes (VmHWM).
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kb * 1024
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
@@ -435,4 +482,71 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         })
         .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
         .sum()
+}
+
+/// Sends a GET and streams the response body through `each` chunk without keeping it; returns
+/// the response head, the body length and whether it completed.
+pub fn get_streaming(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    each: &mut dyn FnMut(&[u8]),
+) -> (Response, u64, bool) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: www.example.com\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("Connection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut reader = BufReader::with_capacity(1 << 16, stream);
+    let (start, headers) = read_head(&mut reader).expect("no response head");
+    let status = start.split(' ').nth(1).unwrap().parse().unwrap();
+    let resp = Response {
+        status,
+        headers,
+        body: Vec::new(),
+        complete: false,
+    };
+    let mut total = 0u64;
+    let mut count = |c: &[u8]| {
+        total += c.len() as u64;
+        each(c);
+    };
+    let complete = if resp.header("transfer-encoding").is_some() {
+        let mut size = String::new();
+        let mut done = false;
+        loop {
+            size.clear();
+            if reader.read_line(&mut size).unwrap_or(0) == 0 {
+                break;
+            }
+            let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+                break;
+            };
+            if n == 0 {
+                done = true;
+                break;
+            }
+            let mut chunk = vec![0; n + 2];
+            if reader.read_exact(&mut chunk).is_err() {
+                break;
+            }
+            count(&chunk[..n]);
+        }
+        done
+    } else {
+        let mut buf = vec![0; 1 << 16];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => count(&buf[..n]),
+            }
+        }
+        true
+    };
+    (resp, total, complete)
 }

@@ -1,0 +1,315 @@
+//! HTML enforcement through the real proxy: charsets, framing on raw sockets, failures, bombs
+//! and bounded memory on large streams.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Origin, Proxy, Reply, curated_rules, get, get_streaming, read_response, request};
+
+const SITE: &str =
+    "[[site]]\nname = \"s\"\nhosts = [\"www.example.com\"]\nupstreams = [\"{origin}\"]\n";
+const TRACKER: &str =
+    r#"<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>"#;
+
+fn proxy(origin: &Origin, extra: &str) -> Proxy {
+    Proxy::start(
+        origin.addr,
+        SITE,
+        extra,
+        &[("rules.toml", &curated_rules())],
+    )
+}
+
+fn page() -> String {
+    format!("<html><head>{TRACKER}</head><body>hello</body></html>")
+}
+
+#[test]
+fn non_utf8_pages_keep_their_text_and_lose_their_trackers() {
+    let text = "こんにちは、世界。ご利用ありがとうございます";
+    let inline = format!("<script>var greeting = '{text}'; fbq('init', '1');</script>");
+    let sjis_page = format!(
+        "<html><head><meta charset=\"Shift_JIS\">{TRACKER}{inline}</head><body><p>{text}</p></body></html>"
+    );
+    let (sjis, _, bad) = encoding_rs::SHIFT_JIS.encode(&sjis_page);
+    assert!(!bad);
+    let latin = "<html><head><script src=\"https://connect.facebook.net/en_US/fbevents.js\"></script></head><body><p>Caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e \u{20ac}5</p></body></html>";
+    let (cp1252, _, bad) = encoding_rs::WINDOWS_1252.encode(latin);
+    assert!(!bad);
+    let (sjis, cp1252) = (sjis.into_owned(), cp1252.into_owned());
+    let (s2, c2) = (sjis.clone(), cp1252.clone());
+    let origin = Origin::start(move |req| match req.path.as_str() {
+        // Charset only in <meta>.
+        "/sjis-meta" => Reply::ok("text/html", s2.clone()),
+        // Charset in the header.
+        "/sjis-header" => Reply::ok("text/html; charset=Shift_JIS", s2.clone()),
+        "/cp1252" => Reply::ok("text/html; charset=windows-1252", c2.clone()),
+        "/utf16" => Reply::ok("text/html", b"\xFF\xFE<\x00h\x00>\x00".to_vec()),
+        _ => Reply::new(404),
+    });
+    let p = proxy(&origin, "");
+    for path in ["/sjis-meta", "/sjis-header"] {
+        let r = p.get(path, &[]);
+        let (decoded, _, _) = encoding_rs::SHIFT_JIS.decode(&r.body);
+        assert!(
+            decoded.contains(&format!("<p>{text}</p>")),
+            "{path}: {decoded}"
+        );
+        assert!(
+            decoded.contains("data-consent-src=\"https://www.googletagmanager.com"),
+            "{path}: {decoded}"
+        );
+        // The inline script moved into an inert copy with its Japanese text intact.
+        assert!(decoded.contains(&format!("data-consent-vendor=\"Meta Pixel\">var greeting = '{text}'; fbq('init', '1');</script>")), "{path}: {decoded}");
+        // Bytes outside the changed elements are the origin's bytes.
+        let tail = format!("<body><p>{text}</p></body></html>");
+        let (body_sjis, _, _) = encoding_rs::SHIFT_JIS.encode(&tail);
+        assert!(r.body.ends_with(&body_sjis), "{path}");
+    }
+    let r = p.get("/cp1252", &[]);
+    let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(&r.body);
+    assert!(decoded.contains("Café crème brûlée €5"), "{decoded}");
+    assert!(
+        decoded.contains("data-consent-src=\"https://connect.facebook.net"),
+        "{decoded}"
+    );
+    // A UTF-16 page cannot be rewritten safely: fail closed.
+    let r = p.get("/utf16", &[]);
+    assert!(
+        !r.complete || r.status == 502,
+        "UTF-16 must not pass unmodified: {r:?}"
+    );
+    assert_eq!(
+        p.metric(
+            "consent_gate_rewrite_failures_total",
+            &[("reason", "charset")]
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn framing_head_204_304_206_and_keep_alive() {
+    let origin = Origin::start(|req| match (req.method.as_str(), req.path.as_str()) {
+        (_, "/empty") => Reply::new(204).header("Content-Type", "text/html"),
+        (_, "/cached") => Reply::new(304)
+            .header("Content-Type", "text/html")
+            .header("ETag", "\"x\""),
+        (_, "/range") => Reply::new(206)
+            .header("Content-Type", "text/html")
+            .header("Content-Range", "bytes 0-9/100")
+            .body(page()[..10].to_owned()),
+        _ => Reply::ok("text/html", page())
+            .header("ETag", "\"v\"")
+            .header("Accept-Ranges", "bytes"),
+    });
+    let p = proxy(&origin, "");
+    let mut conn = TcpStream::connect(p.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut send = |method: &str, path: &str| {
+        write!(
+            conn,
+            "{method} {path} HTTP/1.1\r\nHost: www.example.com\r\n\r\n"
+        )
+        .unwrap();
+    };
+    // A rewritten response is chunked; the connection stays usable for the next requests.
+    send("GET", "/");
+    let r = read_response(&mut reader, false).unwrap();
+    assert!(r.complete);
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(r.header("content-length"), None);
+    assert_eq!(r.header("accept-ranges"), None);
+    assert_eq!(r.header("etag"), Some("W/\"v\""));
+    assert!(r.text().contains("data-consent-src"));
+    send("HEAD", "/");
+    let r = read_response(&mut reader, true).unwrap();
+    assert_eq!(r.status, 200);
+    send("GET", "/empty");
+    let r = read_response(&mut reader, false).unwrap();
+    assert_eq!(r.status, 204);
+    send("GET", "/cached");
+    let r = read_response(&mut reader, false).unwrap();
+    assert_eq!(r.status, 304);
+    send("GET", "/range");
+    let r = read_response(&mut reader, false).unwrap();
+    assert_eq!(r.status, 206);
+    assert_eq!(
+        r.body,
+        &page().as_bytes()[..10],
+        "a range is never rewritten"
+    );
+    assert_eq!(r.header("content-range"), Some("bytes 0-9/100"));
+    send("GET", "/");
+    let r = read_response(&mut reader, false).unwrap();
+    assert!(
+        r.complete && r.text().contains("data-consent-src"),
+        "second rewritten response on the same connection"
+    );
+    assert_eq!(origin.requests().len(), 6);
+}
+
+#[test]
+fn link_headers_lose_hints_to_denied_hosts() {
+    let origin = Origin::start(|_| {
+        Reply::ok("application/json", "{}")
+            .header(
+                "Link",
+                "<https://connect.facebook.net>; rel=preconnect, </app.css>; rel=preload; as=style",
+            )
+            .header(
+                "Link",
+                "<https://www.googletagmanager.com/gtm.js>; rel=preload; as=script",
+            )
+    });
+    let p = proxy(&origin, "");
+    let r = p.get("/", &[]);
+    assert_eq!(
+        r.headers_named("link"),
+        ["</app.css>; rel=preload; as=style"]
+    );
+    assert_eq!(r.text(), "{}");
+    assert_eq!(
+        p.metric(
+            "consent_gate_elements_neutralized_total",
+            &[("kind", "link_header")]
+        ),
+        2.0
+    );
+    let all = "consent_gate=v1.functional:1.analytics:1.marketing:1";
+    let r = p.get("/", &[("Cookie", all)]);
+    assert_eq!(r.headers_named("link").len(), 2);
+}
+
+#[test]
+fn a_rewrite_failure_aborts_the_response_unless_fail_open() {
+    let big_inline = format!(
+        "<html><head>{TRACKER}<script>{}</script></head><body>end</body></html>",
+        "x".repeat(64 * 1024)
+    );
+    let served = big_inline.clone();
+    let origin = Origin::start(move |_| Reply::ok("text/html", served.clone()).chunked());
+    let p = proxy(&origin, "[limits]\nmax_inline_script_bytes = 1024\n");
+    let r = p.get("/", &[]);
+    assert!(
+        !r.complete || r.status == 502,
+        "the response must be refused or aborted, not completed unmodified"
+    );
+    assert!(
+        !r.text().contains("src=\"https://www.googletagmanager.com"),
+        "nothing after the failure may leak"
+    );
+    assert_eq!(
+        p.metric(
+            "consent_gate_rewrite_failures_total",
+            &[("reason", "rewrite")]
+        ),
+        1.0
+    );
+    assert_eq!(get(p.admin, "/healthz", &[]).status, 200);
+    assert_eq!(
+        p.get(
+            "/",
+            &[("Cookie", "consent_gate=v1.analytics:1.marketing:1")]
+        )
+        .status,
+        200
+    );
+
+    let open = proxy(
+        &origin,
+        "[limits]\nmax_inline_script_bytes = 1024\n\n[html]\non_error = \"fail-open\"\n",
+    );
+    let r = open.get("/", &[]);
+    assert!(r.complete);
+    assert!(
+        r.text().ends_with("<body>end</body></html>"),
+        "fail-open passes the rest through"
+    );
+    assert_eq!(
+        open.metric(
+            "consent_gate_rewrite_failures_total",
+            &[("reason", "rewrite")]
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn a_gzip_bomb_is_refused_with_bounded_memory() {
+    use flate2::{Compression, write::GzEncoder};
+    // 1 GiB of zeros after a small HTML prefix, ~1 MB compressed.
+    let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+    enc.write_all(page().as_bytes()).unwrap();
+    let zeros = vec![b' '; 1 << 20];
+    for _ in 0..1024 {
+        enc.write_all(&zeros).unwrap();
+    }
+    let bomb = enc.finish().unwrap();
+    assert!(bomb.len() < 4 << 20, "bomb is {} bytes", bomb.len());
+    let origin = Origin::start(move |_| {
+        Reply::ok("text/html", bomb.clone()).header("Content-Encoding", "gzip")
+    });
+    let p = proxy(&origin, "");
+    let r = request(p.addr, "GET", "/", &[("Accept-Encoding", "identity")]);
+    assert!(
+        !r.complete || r.status == 502,
+        "the bomb must not be served"
+    );
+    assert!(r.body.len() < 512 << 20);
+    assert_eq!(
+        p.metric(
+            "consent_gate_rewrite_failures_total",
+            &[("reason", "decompression_limit")]
+        ),
+        1.0
+    );
+    let peak = p.peak_rss();
+    assert!(peak < 256 << 20, "proxy peak RSS {} MiB", peak >> 20);
+    assert_eq!(get(p.admin, "/healthz", &[]).status, 200);
+}
+
+#[test]
+fn a_multi_hundred_megabyte_page_streams_in_bounded_memory() {
+    // 300 MiB of HTML, each 64 KiB chunk carrying one tracker to neutralize.
+    let mut chunk = format!("<div>{TRACKER}</div>");
+    while chunk.len() < 64 * 1024 {
+        chunk.push_str("<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p>\n");
+    }
+    let chunks = 300 * 1024 * 1024 / chunk.len();
+    let served = chunk.clone();
+    let origin = Origin::start(move |_| Reply::ok("text/html", served.clone()).repeated(chunks));
+    let p = proxy(&origin, "");
+    let mut leaked = false;
+    let (resp, total, complete) = get_streaming(p.addr, "/", &[], &mut |c| {
+        leaked |= c.windows(12).any(|w| w == b" src=\"https:");
+    });
+    assert_eq!(resp.status, 200);
+    assert!(complete);
+    assert!(total > 300 * 1000 * 1000, "streamed {total} bytes");
+    assert!(!leaked, "a tracker src survived");
+    assert_eq!(
+        p.metric(
+            "consent_gate_elements_neutralized_total",
+            &[("kind", "script")]
+        ),
+        chunks as f64
+    );
+    let peak = p.peak_rss();
+    assert!(
+        peak < 128 << 20,
+        "proxy peak RSS {} MiB while streaming 300 MiB",
+        peak >> 20
+    );
+}
