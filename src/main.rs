@@ -55,6 +55,15 @@ enum Command {
         #[arg(long, num_args = 1..)]
         rules: Vec<PathBuf>,
     },
+    /// Regenerate the default rule files from the third-party data in `data/`.
+    GenerateRules {
+        /// Folder holding `open-cookie-database/` and `adguard-companiesdb/`.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Folder holding `curated.toml`; the generated files are written there.
+        #[arg(long, default_value = "conf/rules")]
+        out: PathBuf,
+    },
     /// Run a demo: a legacy site with real-world tracker embeds behind the proxy.
     Demo {
         /// Proxy address to listen on.
@@ -109,6 +118,37 @@ fn check(config: Option<PathBuf>, rule_files: Vec<PathBuf>) -> anyhow::Result<St
     }
 }
 
+fn generate_rules(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<String> {
+    use consent_gate::rules::generate;
+    let curated = Rules::load(&[out.join("curated.toml")], &Default::default())?;
+    let csv = std::fs::read_to_string(data.join("open-cookie-database/open-cookie-database.csv"))?;
+    let json = std::fs::read_to_string(data.join("adguard-companiesdb/trackers.json"))?;
+    let cookies = generate::cookie_rules(&csv, &curated)?;
+    let trackers = generate::tracker_rules(&json)?;
+    let cookie_path = out.join("open-cookie-database.toml");
+    let tracker_path = out.join("adguard-trackers.toml");
+    std::fs::write(&cookie_path, cookies)?;
+    std::fs::write(&tracker_path, trackers)?;
+    let rules = Rules::load(
+        &[
+            cookie_path.clone(),
+            tracker_path.clone(),
+            out.join("curated.toml"),
+        ],
+        &Default::default(),
+    )?;
+    let c = rules.counts();
+    Ok(format!(
+        "wrote {} and {}: {} cookie, {} resource, {} signature, {} allow rules in the default set",
+        cookie_path.display(),
+        tracker_path.display(),
+        c.cookies,
+        c.resources,
+        c.signatures,
+        c.allows
+    ))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
@@ -137,6 +177,16 @@ fn main() -> ExitCode {
             tracing::info!(config = %config.display(), "starting consent-gate");
             server::build(engine, RunOptions { upgrade }).run_forever()
         }
+        Command::GenerateRules { data, out } => match generate_rules(&data, &out) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Demo { listen, admin } => match consent_gate::demo::prepare(listen, admin) {
             Ok((engine, banner, origin)) => {
                 println!("{banner}");

@@ -20,8 +20,21 @@ use crate::rules::Rules;
 /// The demo page.
 pub const PAGE: &str = include_str!("page.html");
 
-/// The curated rules shipped in `conf/rules/curated.toml`, built into the binary.
-pub const CURATED_RULES: &str = include_str!("../../conf/rules/curated.toml");
+/// The default rule set shipped in `conf/rules/`, built into the binary, in load order.
+pub const DEFAULT_RULES: [(&str, &str); 3] = [
+    (
+        "conf/rules/open-cookie-database.toml",
+        include_str!("../../conf/rules/open-cookie-database.toml"),
+    ),
+    (
+        "conf/rules/adguard-trackers.toml",
+        include_str!("../../conf/rules/adguard-trackers.toml"),
+    ),
+    (
+        "conf/rules/curated.toml",
+        include_str!("../../conf/rules/curated.toml"),
+    ),
+];
 
 /// The demo origin.
 #[derive(Debug, Default)]
@@ -166,10 +179,7 @@ pub fn prepare(
     let origin_addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let text = config(listen, admin, origin_addr);
     let config = Config::parse(Path::new("<demo>"), &text)?;
-    let rules = Rules::compile(
-        &[("conf/rules/curated.toml", CURATED_RULES)],
-        &config.policy.categories,
-    )?;
+    let rules = Rules::compile(&DEFAULT_RULES, &config.policy.categories)?;
     let engine = Arc::new(Engine::with_rules(config, rules)?);
     let mut origin = Service::new("demo origin".to_owned(), Origin);
     origin.add_tcp(&origin_addr.to_string());

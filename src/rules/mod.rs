@@ -8,6 +8,7 @@
 //! scripts by one Aho-Corasick automaton.
 
 pub mod file;
+pub mod generate;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use regex::RegexSet;
 use toml::Spanned;
 
 use crate::category::{Categories, Category, CategorySet};
-use crate::source::{Position, toml_error};
+use crate::source::{LineIndex, Position, toml_error};
 
 /// What kind of rule decided something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +172,7 @@ struct Compiler<'c> {
 struct Site<'a> {
     path: &'a Path,
     text: &'a str,
+    lines: LineIndex,
 }
 
 impl Site<'_> {
@@ -182,12 +184,12 @@ impl Site<'_> {
     }
 
     fn line(&self, span: std::ops::Range<usize>) -> usize {
-        Position::of_span(self.path, self.text, span).line
+        self.lines.line(span.start)
     }
 }
 
 /// Lower-cases a host suffix from a rule and checks it is a plain DNS name.
-fn normalize_rule_host(raw: &str) -> Result<String, String> {
+pub(crate) fn normalize_rule_host(raw: &str) -> Result<String, String> {
     let host = raw
         .trim()
         .trim_start_matches("*.")
@@ -209,7 +211,7 @@ fn normalize_rule_host(raw: &str) -> Result<String, String> {
     }
 }
 
-fn valid_cookie_name(name: &str) -> bool {
+pub(crate) fn valid_cookie_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
@@ -261,7 +263,11 @@ impl<'c> Compiler<'c> {
         })?;
         let file = self.files.len();
         let before = self.infos.len();
-        let site = Site { path, text };
+        let site = Site {
+            path,
+            text,
+            lines: LineIndex::new(text),
+        };
         // Duplicates inside one file are mistakes; a later file overriding an earlier one is how
         // curated rules win over generated ones.
         let mut seen: HashMap<String, usize> = HashMap::new();
