@@ -1,8 +1,9 @@
 //! State shared by every request: the configuration, the current rules snapshot, metrics and the
 //! parsed HTML selectors.
 
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use arc_swap::ArcSwap;
@@ -26,32 +27,74 @@ pub enum StartError {
     Selectors(#[from] lol_html::errors::SelectorError),
 }
 
+/// Where the rules come from.
+#[derive(Debug, Clone)]
+pub enum RuleSource {
+    /// The files named by the config (and the sites' overlays).
+    Files,
+    /// Rule texts built into the binary (the demo).
+    Embedded(&'static [(&'static str, &'static str)]),
+}
+
+/// The rules of one generation: the shared set, and a set per site with overrides.
+#[derive(Debug)]
+pub struct RuleSet {
+    /// Rules for sites without overrides.
+    pub shared: Arc<Rules>,
+    /// Per site (config order): its own compiled rules when it has an overlay.
+    pub sites: Vec<Option<Arc<Rules>>>,
+}
+
 /// Everything requests share.
 #[derive(Debug)]
 pub struct Engine {
     /// The validated configuration.
     pub config: Config,
-    rules: ArcSwap<Rules>,
+    source: RuleSource,
+    rules: ArcSwap<RuleSet>,
     generation: AtomicU64,
+    /// Serializes reloads and remembers what the loaded files contained.
+    reload_lock: Mutex<u64>,
     /// Metrics registry.
     pub metrics: Metrics,
     /// Selectors for the HTML neutralizer.
     pub selectors: Arc<Selectors>,
 }
 
+/// How a reload was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A rule file (or its directory) changed; reloads only if the contents differ.
+    Watch,
+    /// SIGHUP.
+    Signal,
+    /// `POST /reload`.
+    Admin,
+}
+
 impl Engine {
     /// Loads the rules named by the config and sets up metrics.
     pub fn new(config: Config) -> Result<Self, StartError> {
-        let rules = Rules::load(&config.rule_files, &config.policy.categories)?;
-        Self::with_rules(config, rules)
+        Self::build(config, RuleSource::Files)
     }
 
-    /// An engine with an already compiled rule set (the demo ships its rules in the binary).
-    pub fn with_rules(config: Config, rules: Rules) -> Result<Self, StartError> {
+    /// An engine whose rules are built into the binary (the demo).
+    pub fn with_embedded_rules(
+        config: Config,
+        rules: &'static [(&'static str, &'static str)],
+    ) -> Result<Self, StartError> {
+        Self::build(config, RuleSource::Embedded(rules))
+    }
+
+    fn build(config: Config, source: RuleSource) -> Result<Self, StartError> {
+        let set = compile_all(&config, &source)?;
+        let fingerprint = fingerprint(&config, &source);
         let engine = Engine {
             config,
-            rules: ArcSwap::from_pointee(rules),
+            source,
+            rules: ArcSwap::from_pointee(set),
             generation: AtomicU64::new(1),
+            reload_lock: Mutex::new(fingerprint),
             metrics: Metrics::new()?,
             selectors: Arc::new(Selectors::new()?),
         };
@@ -59,9 +102,18 @@ impl Engine {
         Ok(engine)
     }
 
-    /// The current rules; a request holds this snapshot for its whole life.
+    /// The shared rules; a request holds its snapshot for its whole life.
     pub fn rules(&self) -> Arc<Rules> {
-        self.rules.load_full()
+        Arc::clone(&self.rules.load().shared)
+    }
+
+    /// The rules that apply to site `index` (its overlay's set, or the shared one).
+    pub fn rules_for(&self, index: usize) -> Arc<Rules> {
+        let set = self.rules.load();
+        match set.sites.get(index) {
+            Some(Some(r)) => Arc::clone(r),
+            _ => Arc::clone(&set.shared),
+        }
     }
 
     /// Generation of the current rules (1 at start, +1 per successful reload).
@@ -69,27 +121,44 @@ impl Engine {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Reloads the rule files: the new set is compiled completely before it replaces the old
-    /// one; on error the old set stays and the error is returned (and counted).
-    pub fn reload(&self) -> Result<u64, RulesError> {
-        match Rules::load(&self.config.rule_files, &self.config.policy.categories) {
-            Ok(rules) => {
-                self.rules.store(Arc::new(rules));
+    /// Every rule file the engine reads (shared and per site).
+    pub fn rule_files(&self) -> Vec<PathBuf> {
+        all_files(&self.config)
+    }
+
+    /// Reloads the rules: every set is compiled completely before any replaces the old ones; on
+    /// error the old rules stay and the error is returned (and counted). A `Watch` trigger
+    /// whose files did not change does nothing and returns `Ok(None)`.
+    pub fn reload(&self, trigger: Trigger) -> Result<Option<u64>, RulesError> {
+        let mut loaded = self
+            .reload_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = fingerprint(&self.config, &self.source);
+        if trigger == Trigger::Watch && now == *loaded {
+            return Ok(None);
+        }
+        match compile_all(&self.config, &self.source) {
+            Ok(set) => {
+                self.rules.store(Arc::new(set));
+                *loaded = now;
                 let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
                 self.metrics
                     .rule_reloads
                     .with_label_values(&["success"])
                     .inc();
                 self.publish_rule_metrics();
-                tracing::info!(generation, "rules reloaded");
-                Ok(generation)
+                tracing::info!(generation, ?trigger, "rules reloaded");
+                Ok(Some(generation))
             }
             Err(e) => {
+                // Remember the broken contents so a watcher does not retry them in a loop.
+                *loaded = now;
                 self.metrics
                     .rule_reloads
                     .with_label_values(&["error"])
                     .inc();
-                tracing::error!(error = %e, "rules reload failed, keeping the current rules");
+                tracing::error!(error = %e, ?trigger, "rules reload failed, keeping the current rules");
                 Err(e)
             }
         }
@@ -117,4 +186,52 @@ impl Engine {
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
+}
+
+fn all_files(config: &Config) -> Vec<PathBuf> {
+    let mut files = config.rule_files.clone();
+    for site in &config.sites {
+        if let Some(o) = &site.overlay {
+            files.extend(o.files.iter().cloned());
+        }
+    }
+    files
+}
+
+/// A hash of the rule files' contents (missing files hash as such).
+fn fingerprint(config: &Config, source: &RuleSource) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    if let RuleSource::Files = source {
+        for f in all_files(config) {
+            f.hash(&mut h);
+            std::fs::read(&f).ok().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+fn compile_all(config: &Config, source: &RuleSource) -> Result<RuleSet, RulesError> {
+    let categories = &config.policy.categories;
+    let (shared, texts): (Rules, Option<&[(&str, &str)]>) = match source {
+        RuleSource::Files => (Rules::load(&config.rule_files, categories)?, None),
+        RuleSource::Embedded(t) => (Rules::compile(t, categories)?, Some(t)),
+    };
+    let mut sites = Vec::with_capacity(config.sites.len());
+    for site in &config.sites {
+        let own = match (&site.overlay, texts) {
+            (None, _) => None,
+            (Some(o), None) => Some(Arc::new(Rules::load_with(
+                &config.rule_files,
+                o,
+                categories,
+            )?)),
+            (Some(o), Some(t)) => Some(Arc::new(Rules::compile_with(t, o, categories)?)),
+        };
+        sites.push(own);
+    }
+    Ok(RuleSet {
+        shared: Arc::new(shared),
+        sites,
+    })
 }

@@ -25,6 +25,7 @@ pub mod demo;
 pub mod engine;
 pub mod html;
 pub mod proxy;
+pub mod reload;
 pub mod rules;
 pub mod server;
 pub mod source;

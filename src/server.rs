@@ -10,6 +10,7 @@ use pingora::services::listening::Service;
 use crate::admin::Admin;
 use crate::engine::Engine;
 use crate::proxy::ConsentGate;
+use crate::reload::Reloader;
 
 /// Options from the command line that Pingora handles.
 #[derive(Debug, Clone, Copy, Default)]
@@ -51,5 +52,9 @@ pub fn build(engine: Arc<Engine>, opts: RunOptions) -> Server {
     admin.add_tcp(&engine.config.admin_listen.to_string());
     server.add_service(proxy);
     server.add_service(admin);
+    server.add_service(pingora::services::background::background_service(
+        "rule reloader",
+        Reloader::new(Arc::clone(&engine)),
+    ));
     server
 }

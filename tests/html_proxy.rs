@@ -221,7 +221,10 @@ fn a_rewrite_failure_aborts_the_response_unless_fail_open() {
     assert_eq!(
         p.get(
             "/",
-            &[("Cookie", "consent_gate=v1.functional:1.analytics:1.marketing:1")]
+            &[(
+                "Cookie",
+                "consent_gate=v1.functional:1.analytics:1.marketing:1"
+            )]
         )
         .status,
         200

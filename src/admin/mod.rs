@@ -11,7 +11,7 @@ use http::{Method, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Trigger};
 
 /// The admin HTTP application.
 #[derive(Debug)]
@@ -39,7 +39,7 @@ impl Admin {
             // Rules are loaded before any listener starts, so a served request means ready.
             (&Method::GET, "/readyz") => (StatusCode::OK, TEXT, b"ready\n".to_vec()),
             (&Method::GET, "/rules") => (StatusCode::OK, JSON, self.rules_json().into_bytes()),
-            (&Method::POST, "/reload") => match self.engine.reload() {
+            (&Method::POST, "/reload") => match self.engine.reload(Trigger::Admin) {
                 Ok(generation) => (
                     StatusCode::OK,
                     JSON,

@@ -67,6 +67,8 @@ pub struct Site {
     pub read_timeout: Duration,
     /// Upstream write timeout.
     pub write_timeout: Duration,
+    /// Site-specific rule changes, if any.
+    pub overlay: Option<crate::rules::Overlay>,
 }
 
 /// Process-level settings handed to Pingora.
@@ -402,6 +404,15 @@ impl Config {
                 connect_timeout: Duration::from_millis(s.connect_timeout_ms),
                 read_timeout: Duration::from_millis(s.read_timeout_ms),
                 write_timeout: Duration::from_millis(s.write_timeout_ms),
+                overlay: {
+                    let overlay = crate::rules::Overlay {
+                        files: s.rules.iter().map(|f| base.join(f.get_ref())).collect(),
+                        allow_hosts: s.allow_hosts.clone(),
+                        allow_cookies: s.allow_cookies.clone(),
+                        disable: s.disable_rules.clone(),
+                    };
+                    (overlay != crate::rules::Overlay::default()).then_some(overlay)
+                },
             });
         }
         if sites.is_empty() {

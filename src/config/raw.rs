@@ -380,6 +380,14 @@ pub struct Site {
     pub read_timeout_ms: u64,
     #[serde(default = "default_io_timeout")]
     pub write_timeout_ms: u64,
+    #[serde(default)]
+    pub rules: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    #[serde(default)]
+    pub allow_cookies: Vec<String>,
+    #[serde(default)]
+    pub disable_rules: Vec<String>,
 }
 
 fn yes() -> bool {

@@ -15,7 +15,6 @@ use crate::category::{Categories, CategorySet};
 use crate::config::Config;
 use crate::consent::own;
 use crate::engine::Engine;
-use crate::rules::Rules;
 
 /// The demo page.
 pub const PAGE: &str = include_str!("page.html");
@@ -179,8 +178,7 @@ pub fn prepare(
     let origin_addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let text = config(listen, admin, origin_addr);
     let config = Config::parse(Path::new("<demo>"), &text)?;
-    let rules = Rules::compile(&DEFAULT_RULES, &config.policy.categories)?;
-    let engine = Arc::new(Engine::with_rules(config, rules)?);
+    let engine = Arc::new(Engine::with_embedded_rules(config, &DEFAULT_RULES)?);
     let mut origin = Service::new("demo origin".to_owned(), Origin);
     origin.add_tcp(&origin_addr.to_string());
     let all = own::format(Categories::default().all(), &Categories::default());

@@ -522,7 +522,7 @@ impl ProxyHttp for ConsentGate {
                 .inc();
             return Ok(false);
         }
-        let rules = self.engine.rules();
+        let rules = self.engine.rules_for(index);
         let headers = &req.headers;
         let jar = Jar::parse(
             headers

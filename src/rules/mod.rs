@@ -131,6 +131,41 @@ pub enum RulesError {
 
 type RuleId = usize;
 
+/// A site's changes to the shared rules: more files, extra allow rules, and rules switched off
+/// (by their pattern: a cookie name, prefix or regex, `host` or `host/path`, or a signature).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overlay {
+    /// Rule files loaded after the shared ones.
+    pub files: Vec<PathBuf>,
+    /// Hosts never blocked on this site.
+    pub allow_hosts: Vec<String>,
+    /// Cookies never stripped on this site.
+    pub allow_cookies: Vec<String>,
+    /// Patterns of rules that do not apply on this site.
+    pub disable: Vec<String>,
+}
+
+impl Overlay {
+    /// The overlay's allow rules as a rules file.
+    fn allow_file(&self) -> String {
+        let q = |v: &str| format!("{v:?}");
+        let mut out = String::new();
+        for h in &self.allow_hosts {
+            out.push_str(&format!(
+                "[[allow]]\nhost = {}\nvendor = \"site override\"\n",
+                q(h)
+            ));
+        }
+        for c in &self.allow_cookies {
+            out.push_str(&format!(
+                "[[allow]]\ncookie = {}\nvendor = \"site override\"\n",
+                q(c)
+            ));
+        }
+        out
+    }
+}
+
 /// A compiled, validated, immutable rule set.
 #[derive(Debug)]
 pub struct Rules {
@@ -166,6 +201,7 @@ struct Compiler<'c> {
     signatures: Vec<(String, RuleId)>,
     allow_hosts: HashMap<Box<str>, RuleId>,
     allow_cookies: HashMap<Box<str>, RuleId>,
+    disabled: std::collections::HashSet<String>,
 }
 
 /// Where a rule being compiled sits, for error messages.
@@ -231,6 +267,7 @@ impl<'c> Compiler<'c> {
             signatures: Vec::new(),
             allow_hosts: HashMap::new(),
             allow_cookies: HashMap::new(),
+            disabled: std::collections::HashSet::new(),
         }
     }
 
@@ -305,11 +342,20 @@ impl<'c> Compiler<'c> {
                 continue;
             };
             let text_pattern = pattern.get_ref().clone();
+            if self.disabled.contains(&text_pattern) {
+                continue;
+            }
             match kind {
                 RuleKind::CookieRegex => {
                     if let Err(e) = regex::Regex::new(&text_pattern) {
-                        let msg = e.to_string().replace('\n', " ");
-                        return site.invalid(pattern.span(), format!("bad regex: {msg}"));
+                        let full = e.to_string();
+                        let msg = full
+                            .lines()
+                            .find_map(|l| l.strip_prefix("error: "))
+                            .unwrap_or(&full)
+                            .to_owned();
+                        return site
+                            .invalid(pattern.span(), format!("bad regex {text_pattern:?}: {msg}"));
                     }
                 }
                 _ if !valid_cookie_name(&text_pattern) => {
@@ -358,6 +404,9 @@ impl<'c> Compiler<'c> {
                 None => String::new(),
             };
             let pattern = format!("{host}{path}");
+            if self.disabled.contains(&pattern) {
+                continue;
+            }
             check_dup(format!("resource {pattern:?}"), r.host.span())?;
             let id = self.push(RuleInfo {
                 kind: RuleKind::Resource,
@@ -378,6 +427,9 @@ impl<'c> Compiler<'c> {
             let r = rule.get_ref();
             let category = self.category(&site, &r.category)?;
             let text_pattern = r.text.get_ref();
+            if self.disabled.contains(text_pattern) {
+                continue;
+            }
             if text_pattern.len() < 3 {
                 return site.invalid(
                     r.text.span(),
@@ -539,15 +591,43 @@ impl Rules {
 
     /// Reads and compiles rule files.
     pub fn load(paths: &[PathBuf], categories: &Categories) -> Result<Rules, RulesError> {
-        let mut sources = Vec::with_capacity(paths.len());
-        for path in paths {
+        Self::load_with(paths, &Overlay::default(), categories)
+    }
+
+    /// Reads rule files, then compiles them with a site's overlay.
+    pub fn load_with(
+        paths: &[PathBuf],
+        overlay: &Overlay,
+        categories: &Categories,
+    ) -> Result<Rules, RulesError> {
+        let mut sources = Vec::with_capacity(paths.len() + overlay.files.len());
+        for path in paths.iter().chain(&overlay.files) {
             let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
                 path: path.clone(),
                 source,
             })?;
             sources.push((path.clone(), text));
         }
-        Self::compile(&sources, categories)
+        Self::compile_with(&sources, overlay, categories)
+    }
+
+    /// Compiles `(path, text)` sources (shared files, then the overlay's files) with an
+    /// overlay's allow and disable lists.
+    pub fn compile_with<P: AsRef<Path>, T: AsRef<str>>(
+        sources: &[(P, T)],
+        overlay: &Overlay,
+        categories: &Categories,
+    ) -> Result<Rules, RulesError> {
+        let mut compiler = Compiler::new(categories);
+        compiler.disabled = overlay.disable.iter().cloned().collect();
+        for (path, text) in sources {
+            compiler.add_file(path.as_ref(), text.as_ref())?;
+        }
+        let allows = overlay.allow_file();
+        if !allows.is_empty() {
+            compiler.add_file(Path::new("<site overrides>"), &allows)?;
+        }
+        compiler.finish()
     }
 
     /// The category table the rules were compiled against.
@@ -842,6 +922,51 @@ cookie = "OptanonConsent"
         let v = r.cookie("x").rule().unwrap();
         assert_eq!(&*v.vendor, "B");
         assert_eq!(r.origin(v), "b.toml:1");
+    }
+
+    #[test]
+    fn overlays_add_allow_and_disable() {
+        let extra =
+            "[[cookie]]\nname = \"site_ab\"\ncategory = \"analytics\"\nvendor = \"Own A/B\"\n";
+        let overlay = Overlay {
+            files: vec![],
+            allow_hosts: vec!["www.google-analytics.com".into()],
+            allow_cookies: vec!["_fbp".into()],
+            disable: vec!["_ga".into(), "facebook.com/tr".into(), "fbq(".into()],
+        };
+        let r = Rules::compile_with(
+            &[("a.toml", SAMPLE), ("site.toml", extra)],
+            &overlay,
+            &Categories::default(),
+        )
+        .unwrap();
+        assert!(
+            matches!(r.cookie("_ga"), Verdict::Classified(v) if &*v.vendor == "Broad"),
+            "exact _ga disabled, prefix _g applies"
+        );
+        assert!(r.cookie("site_ab").rule().is_some());
+        assert!(matches!(
+            r.resource("www.google-analytics.com", "/"),
+            Verdict::Allowed(_)
+        ));
+        assert_eq!(
+            r.resource("www.facebook.com", "/tr")
+                .rule()
+                .unwrap()
+                .category,
+            Category::FUNCTIONAL
+        );
+        assert!(r.signature("fbq('init')").is_none());
+        let bad = Overlay {
+            allow_hosts: vec!["https://x/".into()],
+            ..Overlay::default()
+        };
+        let e =
+            Rules::compile_with(&[("a.toml", SAMPLE)], &bad, &Categories::default()).unwrap_err();
+        assert!(
+            e.to_string().starts_with("<site overrides>:2:8: host"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -404,6 +404,46 @@ impl Proxy {
         proxy
     }
 
+    /// Starts the proxy with a complete config text written to `dir/config.toml`.
+    pub fn start_raw(dir: tempfile::TempDir, config: &str) -> Proxy {
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let addr_line = config
+            .lines()
+            .find(|l| l.starts_with("listen = [\""))
+            .expect("listen line");
+        let addr: SocketAddr = addr_line
+            .trim_start_matches("listen = [\"")
+            .trim_end_matches("\"]")
+            .parse()
+            .unwrap();
+        let admin_line = config
+            .lines()
+            .find(|l| l.starts_with("listen = \""))
+            .expect("admin listen line");
+        let admin: SocketAddr = admin_line
+            .trim_start_matches("listen = \"")
+            .trim_end_matches('"')
+            .parse()
+            .unwrap();
+        let child = Command::new(binary())
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut proxy = Proxy {
+            addr,
+            admin,
+            dir,
+            child,
+        };
+        proxy.wait_ready();
+        proxy
+    }
+
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -446,6 +486,37 @@ impl Proxy {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap();
         kb * 1024
+    }
+
+    /// The proxy's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (by name, e.g. "HUP") to the proxy.
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Polls `check` until it holds or `within` passes; returns how long it took.
+    pub fn wait_until(
+        &self,
+        within: Duration,
+        mut check: impl FnMut() -> bool,
+    ) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if check() {
+                return Some(start.elapsed());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -549,4 +620,25 @@ pub fn get_streaming(
         true
     };
     (resp, total, complete)
+}
+
+/// A config text for `start_raw`: fresh loopback ports, the given rule files, extra sections and
+/// sites (`{origin}` replaced).
+pub fn config_text(
+    dir: &Path,
+    origin: SocketAddr,
+    rule_files: &[&str],
+    extra: &str,
+    sites: &str,
+) -> String {
+    let files: Vec<String> = rule_files.iter().map(|f| format!("{f:?}")).collect();
+    format!(
+        "[server]\nlisten = [\"{addr}\"]\nthreads = 2\ngrace_period_seconds = 0\ngraceful_shutdown_timeout_seconds = 1\npid_file = \"{pid}\"\nupgrade_sock = \"{sock}\"\n\n[admin]\nlisten = \"{admin}\"\n\n[rules]\nfiles = [{files}]\n\n{extra}\n\n{sites}\n",
+        addr = free_addr(),
+        admin = free_addr(),
+        pid = dir.join("pid").display(),
+        sock = dir.join("upgrade.sock").display(),
+        files = files.join(", "),
+        sites = sites.replace("{origin}", &origin.to_string()),
+    )
 }

@@ -1,0 +1,116 @@
+//! Rule reloading triggers: changes in the rule files' directories (a Kubernetes ConfigMap
+//! swaps a `..data` symlink, so directories are watched, not files) and SIGHUP. `POST /reload`
+//! on the admin listener is the third trigger.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use notify::{RecursiveMode, Watcher};
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+
+use crate::engine::{Engine, Trigger};
+
+/// Quiet time after the last file event before reloading, so an editor's or kubelet's burst of
+/// events leads to one reload.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// The directories to watch for a set of rule files: each file's directory, and the directory
+/// of its resolved target when it is a symlink.
+pub fn watch_dirs(files: &[PathBuf]) -> BTreeSet<PathBuf> {
+    let mut dirs = BTreeSet::new();
+    for f in files {
+        if let Some(d) = f.parent() {
+            dirs.insert(if d.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                d.to_owned()
+            });
+        }
+        if let Ok(real) = std::fs::canonicalize(f)
+            && let Some(d) = real.parent()
+        {
+            dirs.insert(d.to_owned());
+        }
+    }
+    dirs
+}
+
+/// The background service that reloads rules on file changes and SIGHUP.
+#[derive(Debug)]
+pub struct Reloader {
+    engine: Arc<Engine>,
+}
+
+impl Reloader {
+    /// A reloader for an engine.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Reloader { engine }
+    }
+
+    fn reload(&self, trigger: Trigger) {
+        // Errors are logged and counted by the engine; the old rules stay.
+        let _ = self.engine.reload(trigger);
+    }
+}
+
+#[async_trait]
+impl BackgroundService for Reloader {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let mut watcher = match notify::recommended_watcher(
+            move |res: notify::Result<notify::Event>| {
+                if res.is_ok() {
+                    let _ = tx.send(());
+                }
+            },
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch rule files; reload with SIGHUP or POST /reload");
+                None
+            }
+        };
+        if let Some(w) = watcher.as_mut() {
+            for dir in watch_dirs(&self.engine.rule_files()) {
+                match w.watch(&dir, RecursiveMode::NonRecursive) {
+                    Ok(()) => tracing::info!(dir = %dir.display(), "watching rule files"),
+                    Err(e) => {
+                        tracing::error!(dir = %dir.display(), error = %e, "cannot watch rule directory")
+                    }
+                }
+            }
+        }
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot handle SIGHUP");
+                None
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    tracing::info!("SIGHUP: reloading rules");
+                    self.reload(Trigger::Signal);
+                }
+                Some(()) = events.recv() => {
+                    // Let the burst settle, then reload once if the contents changed.
+                    loop {
+                        match tokio::time::timeout(SETTLE, events.recv()).await {
+                            Ok(Some(())) => continue,
+                            _ => break,
+                        }
+                    }
+                    self.reload(Trigger::Watch);
+                }
+            }
+        }
+        drop(watcher);
+    }
+}
