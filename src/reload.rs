@@ -101,12 +101,7 @@ impl BackgroundService for Reloader {
                 }
                 Some(()) = events.recv() => {
                     // Let the burst settle, then reload once if the contents changed.
-                    loop {
-                        match tokio::time::timeout(SETTLE, events.recv()).await {
-                            Ok(Some(())) => continue,
-                            _ => break,
-                        }
-                    }
+                    while let Ok(Some(())) = tokio::time::timeout(SETTLE, events.recv()).await {}
                     self.reload(Trigger::Watch);
                 }
             }
