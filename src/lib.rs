@@ -23,6 +23,7 @@ pub mod consent;
 pub mod cookies;
 pub mod demo;
 pub mod engine;
+pub mod explain;
 pub mod html;
 pub mod proxy;
 pub mod reload;

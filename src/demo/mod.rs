@@ -197,3 +197,11 @@ pub fn prepare(
     );
     Ok((engine, banner, origin))
 }
+
+/// An engine with one default site (any host, enforce) and the built-in default rules, for
+/// `explain` without a config file.
+pub fn explain_engine() -> anyhow::Result<Engine> {
+    let text = "[[site]]\nname = \"default\"\ndefault = true\nupstreams = [\"127.0.0.1:9\"]\n";
+    let config = Config::parse(Path::new("<built-in>"), text)?;
+    Ok(Engine::with_embedded_rules(config, &DEFAULT_RULES)?)
+}
