@@ -33,7 +33,13 @@ pub struct Query {
 }
 
 fn rule_ref(rules: &Rules, r: &RuleInfo) -> String {
-    format!("{} ({:?} {:?}, vendor {:?})", rules.origin(r), r.kind, &*r.pattern, &*r.vendor)
+    format!(
+        "{} ({:?} {:?}, vendor {:?})",
+        rules.origin(r),
+        r.kind,
+        &*r.pattern,
+        &*r.vendor
+    )
 }
 
 fn describe_consent(out: &mut String, rules: &Rules, consent: &Consent) {
@@ -46,7 +52,11 @@ fn describe_consent(out: &mut String, rules: &Rules, consent: &Consent) {
         if consent.gpc { "1" } else { "absent" }
     );
     for f in &consent.failures {
-        let _ = writeln!(out, "  ! {} consent cookie present but unreadable: treated as no decision", f.label());
+        let _ = writeln!(
+            out,
+            "  ! {} consent cookie present but unreadable: treated as no decision",
+            f.label()
+        );
     }
     for (c, name) in cats.iter() {
         let state = if c == Category::NECESSARY {
@@ -65,7 +75,10 @@ fn describe_resource(out: &mut String, page: &Page, url: &str) {
     let rules = &page.rules;
     let cats = rules.categories();
     let Some(target) = html::url::target(url) else {
-        let _ = writeln!(out, "  {url}: allowed: relative or non-network URL (first party)");
+        let _ = writeln!(
+            out,
+            "  {url}: allowed: relative or non-network URL (first party)"
+        );
         return;
     };
     match rules.resource(&target.host, &target.path) {
@@ -78,9 +91,17 @@ fn describe_resource(out: &mut String, page: &Page, url: &str) {
         Verdict::Classified(r) => {
             let category = cats.name(r.category);
             if page.blocking_rule(url).is_some() {
-                let _ = writeln!(out, "  {url}: BLOCKED ({category}) by {}", rule_ref(rules, r));
+                let _ = writeln!(
+                    out,
+                    "  {url}: BLOCKED ({category}) by {}",
+                    rule_ref(rules, r)
+                );
             } else if page.allowed.contains(r.category) {
-                let _ = writeln!(out, "  {url}: allowed: {category} is allowed; rule {}", rule_ref(rules, r));
+                let _ = writeln!(
+                    out,
+                    "  {url}: allowed: {category} is allowed; rule {}",
+                    rule_ref(rules, r)
+                );
             } else {
                 let _ = writeln!(
                     out,
@@ -101,7 +122,10 @@ pub fn explain(engine: &Engine, q: &Query) -> String {
         return format!("{}: not an absolute http(s) URL\n", q.url);
     };
     let Some(index) = config.site_index(&target.host) else {
-        return format!("{}: no site serves host {} (the proxy answers 404)\n", q.url, target.host);
+        return format!(
+            "{}: no site serves host {} (the proxy answers 404)\n",
+            q.url, target.host
+        );
     };
     let Some(site) = config.sites.get(index) else {
         return String::new();
@@ -112,7 +136,12 @@ pub fn explain(engine: &Engine, q: &Query) -> String {
         Mode::ReportOnly => "report-only (nothing is changed; actions are counted as would_*)",
         Mode::Off => "off (plain proxy: nothing below applies)",
     };
-    let _ = writeln!(out, "site {} (mode {mode}), rules generation {}", site.name, engine.generation());
+    let _ = writeln!(
+        out,
+        "site {} (mode {mode}), rules generation {}",
+        site.name,
+        engine.generation()
+    );
     let cookie = q.cookie.clone().unwrap_or_default();
     let jar = Jar::parse([cookie.as_bytes()]);
     let consent = config.policy.evaluate(RequestSignals {
@@ -131,9 +160,18 @@ pub fn explain(engine: &Engine, q: &Query) -> String {
             let name = String::from_utf8_lossy(pair.name);
             let d = cookies::decide(pair.name, &rules, policy, site.unknown_cookies, &consent);
             let why = match (d.rule, d.category) {
-                (Some(r), _) => format!("{} by {}", d.category.map_or("allow", |c| cats.name(c)), rule_ref(&rules, r)),
-                (None, Some(Category::NECESSARY)) => "consent cookie of a configured source".to_owned(),
-                (None, Some(c)) => format!("unknown cookie treated as {} (unknown_cookies)", cats.name(c)),
+                (Some(r), _) => format!(
+                    "{} by {}",
+                    d.category.map_or("allow", |c| cats.name(c)),
+                    rule_ref(&rules, r)
+                ),
+                (None, Some(Category::NECESSARY)) => {
+                    "consent cookie of a configured source".to_owned()
+                }
+                (None, Some(c)) => format!(
+                    "unknown cookie treated as {} (unknown_cookies)",
+                    cats.name(c)
+                ),
                 (None, None) => "unknown cookie, kept (unknown_cookies = allow)".to_owned(),
             };
             let verb = if d.keep { "keep" } else { "STRIP" };
@@ -152,7 +190,11 @@ pub fn explain(engine: &Engine, q: &Query) -> String {
             let name = cookies::set_cookie_name(v.as_bytes());
             let d = cookies::decide(name, &rules, policy, site.unknown_cookies, &consent);
             let why = match d.rule {
-                Some(r) => format!("{} by {}", d.category.map_or("allow", |c| cats.name(c)), rule_ref(&rules, r)),
+                Some(r) => format!(
+                    "{} by {}",
+                    d.category.map_or("allow", |c| cats.name(c)),
+                    rule_ref(&rules, r)
+                ),
                 None => "no rule (unknown_cookies policy)".to_owned(),
             };
             let verb = if d.keep { "keep" } else { "STRIP" };
@@ -174,25 +216,48 @@ pub fn explain(engine: &Engine, q: &Query) -> String {
     if let Some(doc) = &q.html {
         let rewrites = !consent.denied.intersection(rules.blockable()).is_empty();
         if !rewrites {
-            let _ = writeln!(out, "html: passed through untouched (consent denies no category that rules can block)");
+            let _ = writeln!(
+                out,
+                "html: passed through untouched (consent denies no category that rules can block)"
+            );
         } else {
             match html::rewrite_all(page, &engine.selectors, doc.as_bytes()) {
                 Ok((rewritten, stats)) => {
                     let _ = writeln!(out, "html: {} element(s) neutralized", stats.total());
                     for a in &stats.actions {
-                        let _ = writeln!(out, "  {} ({}, {}): {} by {}", a.kind.label(), cats.name(a.category), a.vendor, a.target, a.rule);
+                        let _ = writeln!(
+                            out,
+                            "  {} ({}, {}): {} by {}",
+                            a.kind.label(),
+                            cats.name(a.category),
+                            a.vendor,
+                            a.target,
+                            a.rule
+                        );
                     }
-                    let _ = writeln!(out, "--- rewritten html ---\n{}", String::from_utf8_lossy(&rewritten));
+                    let _ = writeln!(
+                        out,
+                        "--- rewritten html ---\n{}",
+                        String::from_utf8_lossy(&rewritten)
+                    );
                 }
                 Err(e) => {
-                    let _ = writeln!(out, "html: rewriting fails ({e}); the response would be aborted (on_error)");
+                    let _ = writeln!(
+                        out,
+                        "html: rewriting fails ({e}); the response would be aborted (on_error)"
+                    );
                 }
             }
         }
     }
-    let denied = consent.denied.difference(CategorySet::only(Category::NECESSARY));
+    let denied = consent
+        .denied
+        .difference(CategorySet::only(Category::NECESSARY));
     if denied.is_empty() {
-        let _ = writeln!(out, "nothing is denied: every response passes through untouched");
+        let _ = writeln!(
+            out,
+            "nothing is denied: every response passes through untouched"
+        );
     }
     out
 }

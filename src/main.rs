@@ -224,7 +224,9 @@ fn main() -> ExitCode {
                 };
                 let html = match html {
                     None => None,
-                    Some(p) if p.as_os_str() == "-" => Some(std::io::read_to_string(std::io::stdin())?),
+                    Some(p) if p.as_os_str() == "-" => {
+                        Some(std::io::read_to_string(std::io::stdin())?)
+                    }
                     Some(p) => Some(std::fs::read_to_string(p)?),
                 };
                 let query = consent_gate::explain::Query {

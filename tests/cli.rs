@@ -164,7 +164,11 @@ fn explain_names_the_rule_behind_every_decision() {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let line = |prefix: &str| {
         text.lines()
@@ -172,22 +176,56 @@ fn explain_names_the_rule_behind_every_decision() {
             .unwrap_or_else(|| panic!("no line for {prefix} in\n{text}"))
             .to_owned()
     };
-    assert!(line("_ga:").contains("STRIP: analytics by conf/rules/curated.toml:"), "{text}");
-    assert!(line("_fbp:").contains("STRIP: marketing by conf/rules/curated.toml:"), "{text}");
-    assert!(line("_hjSessionUser_123:").contains("CookiePrefix \"_hj\""), "{text}");
+    assert!(
+        line("_ga:").contains("STRIP: analytics by conf/rules/curated.toml:"),
+        "{text}"
+    );
+    assert!(
+        line("_fbp:").contains("STRIP: marketing by conf/rules/curated.toml:"),
+        "{text}"
+    );
+    assert!(
+        line("_hjSessionUser_123:").contains("CookiePrefix \"_hj\""),
+        "{text}"
+    );
     assert!(line("sid:").contains("keep"), "{text}");
-    assert!(text.contains("_ga=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Domain=example.com"), "{text}");
-    assert!(line("https://connect.facebook.net").contains("BLOCKED (marketing) by conf/rules/curated.toml:"), "{text}");
-    assert!(line("https://www.googletagmanager.com").contains("BLOCKED (analytics)"), "{text}");
-    assert!(line("/js/app.js").contains("allowed: relative or non-network URL (first party)"), "{text}");
-    assert!(line("https://cdn.cookielaw.org").contains("allowed by allow rule conf/rules/curated.toml:"), "{text}");
+    assert!(
+        text.contains(
+            "_ga=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Domain=example.com"
+        ),
+        "{text}"
+    );
+    assert!(
+        line("https://connect.facebook.net")
+            .contains("BLOCKED (marketing) by conf/rules/curated.toml:"),
+        "{text}"
+    );
+    assert!(
+        line("https://www.googletagmanager.com").contains("BLOCKED (analytics)"),
+        "{text}"
+    );
+    assert!(
+        line("/js/app.js").contains("allowed: relative or non-network URL (first party)"),
+        "{text}"
+    );
+    assert!(
+        line("https://cdn.cookielaw.org")
+            .contains("allowed by allow rule conf/rules/curated.toml:"),
+        "{text}"
+    );
 
     // With OneTrust analytics consent, gtag.js and _ga are allowed; an HTML snippet is explained.
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("page.html");
     std::fs::write(&html, "<script src=\"https://connect.facebook.net/en_US/fbevents.js\"></script><script src=\"https://www.googletagmanager.com/gtag/js\"></script>").unwrap();
     let out = Command::new(binary())
-        .args(["explain", "https://www.example.com/", "--cookie", "OptanonConsent=groups=C0002%3A1%2CC0004%3A0", "--html"])
+        .args([
+            "explain",
+            "https://www.example.com/",
+            "--cookie",
+            "OptanonConsent=groups=C0002%3A1%2CC0004%3A0",
+            "--html",
+        ])
         .arg(&html)
         .output()
         .unwrap();
@@ -196,5 +234,8 @@ fn explain_names_the_rule_behind_every_decision() {
     assert!(text.contains("  analytics: allowed"), "{text}");
     assert!(text.contains("html: 1 element(s) neutralized"), "{text}");
     assert!(text.contains("script (marketing, Meta Pixel): https://connect.facebook.net/en_US/fbevents.js by conf/rules/curated.toml:"), "{text}");
-    assert!(text.contains("<script src=\"https://www.googletagmanager.com/gtag/js\"></script>"), "{text}");
+    assert!(
+        text.contains("<script src=\"https://www.googletagmanager.com/gtag/js\"></script>"),
+        "{text}"
+    );
 }

@@ -11,6 +11,8 @@ pub mod file;
 pub mod generate;
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -172,21 +174,28 @@ pub struct Rules {
     categories: Categories,
     infos: Vec<RuleInfo>,
     files: Vec<RuleFileInfo>,
-    cookie_exact: HashMap<Box<str>, RuleId>,
-    cookie_prefix: HashMap<Box<str>, RuleId>,
-    /// Distinct prefix lengths, longest first: the longest prefix wins.
-    prefix_lengths: Vec<usize>,
+    /// Cookie name -> (allow rule, exact rule): one probe for both.
+    cookie_names: FxHashMap<Box<str>, (Option<RuleId>, Option<RuleId>)>,
+    /// Cookie prefixes, matched anchored at the start, longest first.
+    cookie_prefixes: Option<AhoCorasick>,
+    cookie_prefix_ids: Vec<RuleId>,
     cookie_regex: RegexSet,
     cookie_regex_ids: Vec<RuleId>,
-    /// Host suffix -> rules on it, longest path prefix first.
-    hosts: HashMap<Box<str>, Vec<(Box<str>, RuleId)>>,
+    /// Host suffix -> its allow rule and its rules (longest path prefix first): one probe per
+    /// label of the host.
+    hosts: FxHashMap<Box<str>, HostEntry>,
     signatures: Option<AhoCorasick>,
     signature_ids: Vec<RuleId>,
-    allow_hosts: HashMap<Box<str>, RuleId>,
-    allow_cookies: HashMap<Box<str>, RuleId>,
     blockable: CategorySet,
     counts: RuleCounts,
     loaded_at: SystemTime,
+}
+
+/// The rules on one host suffix.
+#[derive(Debug, Default)]
+struct HostEntry {
+    allow: Option<RuleId>,
+    paths: Vec<(Box<str>, RuleId)>,
 }
 
 /// Builds a [`Rules`] value file by file.
@@ -530,9 +539,43 @@ impl<'c> Compiler<'c> {
                     })?,
             )
         };
-        let mut prefix_lengths: Vec<usize> = self.cookie_prefix.keys().map(|k| k.len()).collect();
-        prefix_lengths.sort_unstable_by(|a, b| b.cmp(a));
-        prefix_lengths.dedup();
+        let internal = |message: String| RulesError::Invalid {
+            pos: Position {
+                file: PathBuf::from("<rules>"),
+                line: 0,
+                column: 0,
+            },
+            message,
+        };
+        let mut prefixes: Vec<(&Box<str>, &RuleId)> = self.cookie_prefix.iter().collect();
+        prefixes.sort();
+        let cookie_prefixes = if prefixes.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                    .start_kind(aho_corasick::StartKind::Anchored)
+                    .build(prefixes.iter().map(|(p, _)| p.as_bytes()))
+                    .map_err(|e| internal(format!("cookie prefixes cannot be compiled: {e}")))?,
+            )
+        };
+        let cookie_prefix_ids: Vec<RuleId> = prefixes.iter().map(|(_, id)| **id).collect();
+        let mut cookie_names: FxHashMap<Box<str>, (Option<RuleId>, Option<RuleId>)> =
+            FxHashMap::default();
+        for (name, id) in &self.allow_cookies {
+            cookie_names.entry(name.clone()).or_default().0 = Some(*id);
+        }
+        for (name, id) in &self.cookie_exact {
+            cookie_names.entry(name.clone()).or_default().1 = Some(*id);
+        }
+        let mut hosts: FxHashMap<Box<str>, HostEntry> = FxHashMap::default();
+        for (host, id) in &self.allow_hosts {
+            hosts.entry(host.clone()).or_default().allow = Some(*id);
+        }
+        for (host, paths) in &self.hosts {
+            hosts.entry(host.clone()).or_default().paths = paths.clone();
+        }
 
         let mut blockable = CategorySet::EMPTY;
         for entries in self.hosts.values() {
@@ -559,16 +602,14 @@ impl<'c> Compiler<'c> {
             categories: self.categories.clone(),
             infos: self.infos,
             files: self.files,
-            cookie_exact: self.cookie_exact,
-            cookie_prefix: self.cookie_prefix,
-            prefix_lengths,
+            cookie_names,
+            cookie_prefixes,
+            cookie_prefix_ids,
             cookie_regex,
             cookie_regex_ids: regexes.into_iter().map(|(_, id)| id).collect(),
-            hosts: self.hosts,
+            hosts,
             signature_ids: self.signatures.into_iter().map(|(_, id)| id).collect(),
             signatures,
-            allow_hosts: self.allow_hosts,
-            allow_cookies: self.allow_cookies,
             blockable,
             counts,
             loaded_at: SystemTime::now(),
@@ -670,15 +711,21 @@ impl Rules {
 
     /// Classifies a cookie name: allow rules first, then exact, longest prefix, regex.
     pub fn cookie(&self, name: &str) -> Verdict<'_> {
-        if let Some(info) = self.allow_cookies.get(name).and_then(|&id| self.info(id)) {
-            return Verdict::Allowed(info);
+        if let Some(&(allow, exact)) = self.cookie_names.get(name) {
+            if let Some(info) = allow.and_then(|id| self.info(id)) {
+                return Verdict::Allowed(info);
+            }
+            if let Some(info) = exact.and_then(|id| self.info(id)) {
+                return Verdict::Classified(info);
+            }
         }
-        if let Some(info) = self.cookie_exact.get(name).and_then(|&id| self.info(id)) {
-            return Verdict::Classified(info);
-        }
-        for &len in &self.prefix_lengths {
-            if let Some(prefix) = name.get(..len)
-                && let Some(info) = self.cookie_prefix.get(prefix).and_then(|&id| self.info(id))
+        if let Some(ac) = &self.cookie_prefixes {
+            let input = aho_corasick::Input::new(name).anchored(aho_corasick::Anchored::Yes);
+            if let Some(m) = ac.find(input)
+                && let Some(info) = self
+                    .cookie_prefix_ids
+                    .get(m.pattern().as_usize())
+                    .and_then(|&id| self.info(id))
             {
                 return Verdict::Classified(info);
             }
@@ -700,13 +747,15 @@ impl Rules {
     pub fn resource(&self, host: &str, path: &str) -> Verdict<'_> {
         let mut found = None;
         for suffix in host_suffixes(host) {
-            if let Some(info) = self.allow_hosts.get(suffix).and_then(|&id| self.info(id)) {
+            let Some(entry) = self.hosts.get(suffix) else {
+                continue;
+            };
+            if let Some(info) = entry.allow.and_then(|id| self.info(id)) {
                 return Verdict::Allowed(info);
             }
-            if found.is_none()
-                && let Some(entries) = self.hosts.get(suffix)
-            {
-                found = entries
+            if found.is_none() {
+                found = entry
+                    .paths
                     .iter()
                     .find(|(prefix, _)| path.starts_with(&**prefix))
                     .and_then(|(_, id)| self.info(*id));
