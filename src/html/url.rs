@@ -84,6 +84,10 @@ fn entity(s: &str) -> (Option<char>, usize) {
 /// Reads an attribute value (entities undecoded, as lol_html gives it). `None` for relative
 /// URLs and non-network schemes (first party, or nothing fetched).
 pub fn target(raw: &str) -> Option<Target> {
+    // Most URLs in a page are plain relative paths: answer those without allocating.
+    if !raw.contains([':', '&', '\\']) && !raw.contains("//") {
+        return None;
+    }
     let decoded = decode_entities(raw);
     let cleaned: String = decoded
         .trim_matches(|c: char| c <= ' ')
