@@ -1,7 +1,12 @@
 //! HTML rewriting over a realistic page (~120 KB with the usual tracker embeds): the neutralizer
 //! against a plain copy of the same bytes, and lol_html with no handlers, measured side by side.
 //! Run: `cargo bench --bench html`.
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 use std::path::Path;

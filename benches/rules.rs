@@ -1,7 +1,12 @@
 //! Rule lookups with the full default data (5,000+ tracker hosts, 2,000+ cookies) against a
 //! 50-rule set: lookups walk host labels and probe hash tables, so both should cost the same
 //! within noise. Run: `cargo bench --bench rules`.
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 use std::path::Path;
