@@ -53,6 +53,7 @@ fn bench(c: &mut Criterion) {
         allowed: CategorySet::only(Category::NECESSARY),
         site: "example.com".into(),
         report_only: false,
+        tcf_vendors: None,
     };
     let mut g = c.benchmark_group("html page");
     g.throughput(Throughput::Bytes(html.len() as u64));

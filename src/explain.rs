@@ -206,6 +206,7 @@ pub fn explain(engine: &Engine, q: &Query) -> String {
         allowed: consent.allowed,
         site: html::url::site_of(&target.host).to_owned(),
         report_only: false,
+        tcf_vendors: consent.tcf_vendors.clone(),
     };
     if !q.resources.is_empty() {
         let _ = writeln!(out, "resources on this page:");

@@ -386,3 +386,74 @@ fn admin_serves_health_metrics_and_rules() {
     assert!(metric_value(&m, "consent_gate_rules", &[("kind", "cookie")]) > 20.0);
     assert_eq!(get(proxy.admin, "/nope", &[]).status, 404);
 }
+
+#[test]
+fn jurisdiction_and_gpc_change_scripts_and_cookies_for_the_same_visitor() {
+    const PIXEL: &str = r#"<script src="https://connect.facebook.net/en_US/fbevents.js"></script>"#;
+    let html = format!("<html><head>{GTAG}{PIXEL}</head><body></body></html>");
+    let served = html.clone();
+    let origin = Origin::start(move |_| {
+        Reply::ok("text/html", served.clone())
+            .header("Set-Cookie", "_ga=1; Path=/")
+            .header("Set-Cookie", "_fbp=1; Path=/")
+    });
+    let regions = "[jurisdiction]\ncountry_header = \"CF-IPCountry\"\nregion_header = \"CF-Region\"\nregions = { \"US-CA\" = \"opt-out\" }\n";
+    let proxy = Proxy::start(
+        origin.addr,
+        SITE,
+        regions,
+        &[("rules.toml", &curated_rules())],
+    );
+    let inert = |text: &str, url: &str| text.contains(&format!("data-consent-src=\"{url}"));
+    let gtag = "https://www.googletagmanager.com/gtag/js";
+    let pixel = "https://connect.facebook.net/en_US/fbevents.js";
+
+    // California: opt-out, nothing denied, the page is untouched.
+    let r = proxy.get("/", &[("CF-IPCountry", "US"), ("CF-Region", "CA")]);
+    assert_eq!(r.text(), html);
+    assert_eq!(r.cookies_set(), ["_ga", "_fbp"]);
+    // California with GPC: marketing off, analytics still on.
+    let r = proxy.get(
+        "/",
+        &[
+            ("CF-IPCountry", "US"),
+            ("CF-Region", "CA"),
+            ("Sec-GPC", "1"),
+        ],
+    );
+    assert!(
+        inert(&r.text(), pixel) && !inert(&r.text(), gtag),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.cookies_set(), ["_ga"]);
+    // Another US state is not listed: opt-in default, everything denied.
+    let r = proxy.get("/", &[("CF-IPCountry", "US"), ("CF-Region", "TX")]);
+    assert!(inert(&r.text(), pixel) && inert(&r.text(), gtag));
+    assert!(r.cookies_set().is_empty());
+    // The same visitor with a TCF v2.2 consent to analytics purposes only (1 and 8).
+    let tc = consent_gate::consent::tcf::encode(&consent_gate::consent::tcf::TcString {
+        version: 2,
+        policy_version: 5,
+        purpose_consents: vec![1, 8],
+        consent_language: "EN".into(),
+        publisher_cc: "DE".into(),
+        ..Default::default()
+    });
+    let cookie = format!("euconsent-v2={tc}");
+    let r = proxy.get("/", &[("CF-IPCountry", "DE"), ("Cookie", &cookie)]);
+    assert!(
+        inert(&r.text(), pixel) && !inert(&r.text(), gtag),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.cookies_set(), ["_ga"]);
+    assert_eq!(
+        proxy.metric("consent_gate_consent_source_total", &[("source", "tcf")]),
+        1.0
+    );
+    assert_eq!(
+        proxy.metric("consent_gate_consent_source_total", &[("source", "gpc")]),
+        1.0
+    );
+}

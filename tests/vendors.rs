@@ -67,6 +67,7 @@ fn page(allowed: CategorySet) -> Page {
         allowed: allowed.union(CategorySet::only(Category::NECESSARY)),
         site: "example.com".into(),
         report_only: false,
+        tcf_vendors: None,
     }
 }
 

@@ -308,6 +308,35 @@ impl Config {
                 .collect(),
             default: regime(file.jurisdiction.default),
         };
+        let mut tcf_requirements = Vec::new();
+        for (name, purposes) in &file.consent.tcf.purposes {
+            let Some(category) = categories.lookup(name) else {
+                return cx.err(
+                    purposes.span(),
+                    format!("unknown category {name:?} in [consent.tcf.purposes]"),
+                );
+            };
+            let p = purposes.get_ref();
+            if p.all.iter().chain(&p.any).any(|n| !(1..=24).contains(n)) {
+                return cx.err(purposes.span(), "TCF purposes are numbered 1 to 24");
+            }
+            tcf_requirements.push(crate::consent::tcf::Requirement {
+                category,
+                all: p.all.clone(),
+                any: p.any.clone(),
+            });
+        }
+        if tcf_requirements.is_empty() {
+            tcf_requirements = crate::consent::tcf::default_requirements();
+        }
+        let mut klaro_services = crate::consent::tools::default_klaro_services();
+        for (service, cat) in &file.consent.klaro.services {
+            klaro_services.insert(service.clone(), cx.category(&categories, cat)?);
+        }
+        let mut cc_categories = crate::consent::tools::default_cc_categories();
+        for (name, cat) in &file.consent.cookieconsent.categories {
+            cc_categories.insert(name.clone(), cx.category(&categories, cat)?);
+        }
         let policy = Policy {
             categories: categories.clone(),
             sources,
@@ -321,6 +350,17 @@ impl Config {
             onetrust_groups: groups,
             cookiebot_cookie: file.consent.cookiebot.cookie.clone(),
             cookiebot_honor_no_consent_required: file.consent.cookiebot.honor_no_consent_required,
+            onetrust_use_geolocation: file.consent.onetrust.use_geolocation,
+            tcf_cookie: file.consent.tcf.cookie.clone(),
+            tcf_requirements,
+            tcf_require_vendor_consent: file.consent.tcf.require_vendor_consent,
+            gpp_cookie: file.consent.gpp.cookie.clone(),
+            gpp_sid_cookie: file.consent.gpp.sid_cookie.clone(),
+            usp_cookie: file.consent.usprivacy.cookie.clone(),
+            klaro_cookie: file.consent.klaro.cookie.clone(),
+            klaro_services,
+            cc_cookie: file.consent.cookieconsent.cookie.clone(),
+            cc_categories,
             jurisdictions,
             gpc_denies,
             gpc_in_opt_in: file.jurisdiction.gpc_in_opt_in,

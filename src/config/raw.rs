@@ -128,6 +128,141 @@ pub struct Consent {
     pub onetrust: OneTrust,
     #[serde(default)]
     pub cookiebot: Cookiebot,
+    #[serde(default)]
+    pub tcf: Tcf,
+    #[serde(default)]
+    pub gpp: Gpp,
+    #[serde(default)]
+    pub usprivacy: UsPrivacy,
+    #[serde(default)]
+    pub klaro: Klaro,
+    #[serde(default)]
+    pub cookieconsent: CookieConsentTool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Purposes {
+    #[serde(default)]
+    pub all: Vec<u32>,
+    #[serde(default)]
+    pub any: Vec<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tcf {
+    #[serde(default = "default_tcf_cookie")]
+    pub cookie: String,
+    #[serde(default)]
+    pub require_vendor_consent: bool,
+    /// Category -> purposes; replaces the default mapping when set.
+    #[serde(default)]
+    pub purposes: BTreeMap<String, Spanned<Purposes>>,
+}
+
+impl Default for Tcf {
+    fn default() -> Self {
+        Tcf {
+            cookie: default_tcf_cookie(),
+            require_vendor_consent: false,
+            purposes: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_tcf_cookie() -> String {
+    "euconsent-v2".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gpp {
+    #[serde(default = "default_gpp_cookie")]
+    pub cookie: String,
+    #[serde(default = "default_gpp_sid_cookie")]
+    pub sid_cookie: String,
+}
+
+impl Default for Gpp {
+    fn default() -> Self {
+        Gpp {
+            cookie: default_gpp_cookie(),
+            sid_cookie: default_gpp_sid_cookie(),
+        }
+    }
+}
+
+fn default_gpp_cookie() -> String {
+    "__gpp".into()
+}
+fn default_gpp_sid_cookie() -> String {
+    "__gpp_sid".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsPrivacy {
+    #[serde(default = "default_usp_cookie")]
+    pub cookie: String,
+}
+
+impl Default for UsPrivacy {
+    fn default() -> Self {
+        UsPrivacy {
+            cookie: default_usp_cookie(),
+        }
+    }
+}
+
+fn default_usp_cookie() -> String {
+    "usprivacy".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Klaro {
+    #[serde(default = "default_klaro_cookie")]
+    pub cookie: String,
+    /// Service -> category; added to (and overriding) the defaults.
+    #[serde(default)]
+    pub services: BTreeMap<String, Spanned<String>>,
+}
+
+impl Default for Klaro {
+    fn default() -> Self {
+        Klaro {
+            cookie: default_klaro_cookie(),
+            services: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_klaro_cookie() -> String {
+    "klaro".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookieConsentTool {
+    #[serde(default = "default_cc_cookie")]
+    pub cookie: String,
+    /// Tool category -> category; added to (and overriding) the defaults.
+    #[serde(default)]
+    pub categories: BTreeMap<String, Spanned<String>>,
+}
+
+impl Default for CookieConsentTool {
+    fn default() -> Self {
+        CookieConsentTool {
+            cookie: default_cc_cookie(),
+            categories: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_cc_cookie() -> String {
+    "cc_cookie".into()
 }
 
 impl Default for Consent {
@@ -140,15 +275,30 @@ impl Default for Consent {
             cookie: default_own_cookie(),
             onetrust: OneTrust::default(),
             cookiebot: Cookiebot::default(),
+            tcf: Tcf::default(),
+            gpp: Gpp::default(),
+            usprivacy: UsPrivacy::default(),
+            klaro: Klaro::default(),
+            cookieconsent: CookieConsentTool::default(),
         }
     }
 }
 
 fn default_sources() -> Vec<Spanned<String>> {
-    ["consent-gate", "onetrust", "cookiebot", "gpc"]
-        .into_iter()
-        .map(|s| Spanned::new(0..0, s.to_owned()))
-        .collect()
+    [
+        "consent-gate",
+        "onetrust",
+        "cookiebot",
+        "tcf",
+        "gpp",
+        "usprivacy",
+        "klaro",
+        "cookieconsent",
+        "gpc",
+    ]
+    .into_iter()
+    .map(|s| Spanned::new(0..0, s.to_owned()))
+    .collect()
 }
 fn default_max_cookie_bytes() -> usize {
     4096
@@ -164,6 +314,8 @@ pub struct OneTrust {
     pub cookie: String,
     #[serde(default = "default_groups")]
     pub groups: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub use_geolocation: bool,
 }
 
 impl Default for OneTrust {
@@ -171,6 +323,7 @@ impl Default for OneTrust {
         OneTrust {
             cookie: default_onetrust_cookie(),
             groups: default_groups(),
+            use_geolocation: false,
         }
     }
 }

@@ -5,9 +5,13 @@
 //! I/O; a malformed or oversized consent cookie is "no decision" from that source, recorded in
 //! [`Consent::failures`], never an error.
 
+pub mod bits;
 pub mod cookiebot;
 pub mod onetrust;
 pub mod own;
+pub mod tcf;
+pub mod tools;
+pub mod us;
 
 use std::collections::HashMap;
 
@@ -23,16 +27,31 @@ pub enum SourceKind {
     OneTrust,
     /// Cookiebot `CookieConsent`.
     Cookiebot,
+    /// IAB TCF v2.2 `euconsent-v2`.
+    Tcf,
+    /// IAB GPP `__gpp` (with `__gpp_sid`).
+    Gpp,
+    /// IAB CCPA `usprivacy`.
+    UsPrivacy,
+    /// Klaro `klaro`.
+    Klaro,
+    /// orestbida cookieconsent `cc_cookie`.
+    CookieConsent,
     /// The `Sec-GPC: 1` request header.
     Gpc,
 }
 
 impl SourceKind {
     /// Every source, for metrics initialisation.
-    pub const ALL: [SourceKind; 4] = [
+    pub const ALL: [SourceKind; 9] = [
         SourceKind::ConsentGate,
         SourceKind::OneTrust,
         SourceKind::Cookiebot,
+        SourceKind::Tcf,
+        SourceKind::Gpp,
+        SourceKind::UsPrivacy,
+        SourceKind::Klaro,
+        SourceKind::CookieConsent,
         SourceKind::Gpc,
     ];
 
@@ -42,6 +61,11 @@ impl SourceKind {
             SourceKind::ConsentGate => "consent-gate",
             SourceKind::OneTrust => "onetrust",
             SourceKind::Cookiebot => "cookiebot",
+            SourceKind::Tcf => "tcf",
+            SourceKind::Gpp => "gpp",
+            SourceKind::UsPrivacy => "usprivacy",
+            SourceKind::Klaro => "klaro",
+            SourceKind::CookieConsent => "cookieconsent",
             SourceKind::Gpc => "gpc",
         }
     }
@@ -203,6 +227,28 @@ pub struct Policy {
     pub cookiebot_cookie: String,
     /// Whether Cookiebot's `-1` (no consent required here) grants everything.
     pub cookiebot_honor_no_consent_required: bool,
+    /// Use OneTrust's `geolocation` as the visitor's country when no country header is set.
+    pub onetrust_use_geolocation: bool,
+    /// TC string cookie name.
+    pub tcf_cookie: String,
+    /// TCF purposes each category needs.
+    pub tcf_requirements: Vec<tcf::Requirement>,
+    /// Rules naming a TCF vendor also need that vendor's consent in the TC string.
+    pub tcf_require_vendor_consent: bool,
+    /// GPP string cookie name.
+    pub gpp_cookie: String,
+    /// GPP applicable sections cookie name.
+    pub gpp_sid_cookie: String,
+    /// CCPA string cookie name.
+    pub usp_cookie: String,
+    /// Klaro cookie name.
+    pub klaro_cookie: String,
+    /// Klaro service -> category.
+    pub klaro_services: HashMap<String, Category>,
+    /// cookieconsent cookie name.
+    pub cc_cookie: String,
+    /// cookieconsent category name -> category.
+    pub cc_categories: HashMap<String, Category>,
     /// Country/region -> regime.
     pub jurisdictions: Jurisdictions,
     /// Categories `Sec-GPC: 1` denies.
@@ -222,12 +268,7 @@ impl Default for Policy {
         ];
         Policy {
             categories: Categories::default(),
-            sources: vec![
-                SourceKind::ConsentGate,
-                SourceKind::OneTrust,
-                SourceKind::Cookiebot,
-                SourceKind::Gpc,
-            ],
+            sources: SourceKind::ALL.to_vec(),
             precedence: Precedence::FirstDecides,
             max_cookie_bytes: 4096,
             own_cookie: own::DEFAULT_COOKIE.to_owned(),
@@ -235,6 +276,17 @@ impl Default for Policy {
             onetrust_groups: groups.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             cookiebot_cookie: "CookieConsent".to_owned(),
             cookiebot_honor_no_consent_required: false,
+            onetrust_use_geolocation: false,
+            tcf_cookie: "euconsent-v2".to_owned(),
+            tcf_requirements: tcf::default_requirements(),
+            tcf_require_vendor_consent: false,
+            gpp_cookie: "__gpp".to_owned(),
+            gpp_sid_cookie: "__gpp_sid".to_owned(),
+            usp_cookie: "usprivacy".to_owned(),
+            klaro_cookie: "klaro".to_owned(),
+            klaro_services: tools::default_klaro_services(),
+            cc_cookie: "cc_cookie".to_owned(),
+            cc_categories: tools::default_cc_categories(),
             jurisdictions: Jurisdictions::default(),
             gpc_denies: CategorySet::only(Category::MARKETING),
             gpc_in_opt_in: false,
@@ -270,6 +322,8 @@ pub struct Consent {
     pub gpc: bool,
     /// Sources present but unreadable.
     pub failures: Vec<SourceKind>,
+    /// Vendors consented in a TC string that decided (sorted), when vendor consent is required.
+    pub tcf_vendors: Option<std::sync::Arc<[u32]>>,
 }
 
 impl Consent {
@@ -287,7 +341,18 @@ impl Consent {
             source: None,
             gpc: false,
             failures: Vec::new(),
+            tcf_vendors: None,
         }
+    }
+
+    /// Whether a rule's target may be used: its category is allowed and, when a TC string
+    /// decided and vendor consent is required, the rule's TCF vendor has consent.
+    pub fn allows_rule(&self, rule: &crate::rules::RuleInfo) -> bool {
+        self.allows(rule.category)
+            && match (&self.tcf_vendors, rule.tcf_vendor) {
+                (Some(vendors), Some(v)) => vendors.binary_search(&v).is_ok(),
+                _ => true,
+            }
     }
 }
 
@@ -299,6 +364,13 @@ impl Policy {
             SourceKind::ConsentGate => name == self.own_cookie.as_bytes(),
             SourceKind::OneTrust => name == self.onetrust_cookie.as_bytes(),
             SourceKind::Cookiebot => name == self.cookiebot_cookie.as_bytes(),
+            SourceKind::Tcf => name == self.tcf_cookie.as_bytes(),
+            SourceKind::Gpp => {
+                name == self.gpp_cookie.as_bytes() || name == self.gpp_sid_cookie.as_bytes()
+            }
+            SourceKind::UsPrivacy => name == self.usp_cookie.as_bytes(),
+            SourceKind::Klaro => name == self.klaro_cookie.as_bytes(),
+            SourceKind::CookieConsent => name == self.cc_cookie.as_bytes(),
             SourceKind::Gpc => false,
         })
     }
@@ -321,7 +393,12 @@ impl Policy {
         }
     }
 
-    fn read(&self, source: SourceKind, jar: &Jar<'_>) -> Outcome {
+    fn read(
+        &self,
+        source: SourceKind,
+        jar: &Jar<'_>,
+        vendors: &mut Option<std::sync::Arc<[u32]>>,
+    ) -> Outcome {
         match source {
             SourceKind::ConsentGate => {
                 self.read_cookie(jar, &self.own_cookie, |v| own::parse(v, &self.categories))
@@ -331,6 +408,30 @@ impl Policy {
             }),
             SourceKind::Cookiebot => self.read_cookie(jar, &self.cookiebot_cookie, |v| {
                 cookiebot::parse(v, self.cookiebot_honor_no_consent_required)
+            }),
+            SourceKind::Tcf => self.read_cookie(jar, &self.tcf_cookie, |v| {
+                let (outcome, tc) = tcf::parse(v, &self.tcf_requirements);
+                if self.tcf_require_vendor_consent
+                    && let Some(tc) = tc
+                {
+                    *vendors = Some(tc.vendor_consents.into());
+                }
+                outcome
+            }),
+            SourceKind::Gpp => {
+                let sid = jar
+                    .get(&self.gpp_sid_cookie)
+                    .and_then(|s| std::str::from_utf8(s).ok());
+                self.read_cookie(jar, &self.gpp_cookie, |v| {
+                    us::parse_gpp(v, sid, &self.tcf_requirements)
+                })
+            }
+            SourceKind::UsPrivacy => self.read_cookie(jar, &self.usp_cookie, us::parse_usp),
+            SourceKind::Klaro => self.read_cookie(jar, &self.klaro_cookie, |v| {
+                tools::parse_klaro(v, &self.klaro_services)
+            }),
+            SourceKind::CookieConsent => self.read_cookie(jar, &self.cc_cookie, |v| {
+                tools::parse_cc_cookie(v, &self.cc_categories)
             }),
             // GPC is applied on top of the combined decision, below.
             SourceKind::Gpc => Outcome::Absent,
@@ -343,12 +444,17 @@ impl Policy {
         let mut denied = CategorySet::EMPTY;
         let mut source = None;
         let mut failures = Vec::new();
+        let mut tcf_vendors = None;
         for &kind in &self.sources {
-            match self.read(kind, req.jar) {
+            let mut vendors = None;
+            match self.read(kind, req.jar, &mut vendors) {
                 Outcome::Absent => {}
                 Outcome::Failed => failures.push(kind),
                 Outcome::Decided(s) => {
                     source.get_or_insert(kind);
+                    if vendors.is_some() && tcf_vendors.is_none() {
+                        tcf_vendors = vendors;
+                    }
                     match self.precedence {
                         Precedence::FirstDecides => {
                             let open = self.categories.all().difference(granted.union(denied));
@@ -363,7 +469,15 @@ impl Policy {
                 }
             }
         }
-        let regime = self.jurisdictions.regime(req.country, req.region);
+        let geolocation;
+        let country = match req.country {
+            None if self.onetrust_use_geolocation => {
+                geolocation = self.onetrust_geolocation(req.jar);
+                geolocation.as_deref().map(str::as_bytes)
+            }
+            c => c,
+        };
+        let regime = self.jurisdictions.regime(country, req.region);
         let undecided = self.categories.all().difference(granted.union(denied));
         let mut allowed = match regime {
             Regime::OptIn => granted,
@@ -384,7 +498,19 @@ impl Policy {
             source,
             gpc: req.gpc,
             failures,
+            tcf_vendors,
         }
+    }
+
+    /// The country OneTrust recorded (`geolocation=JP;13`), if configured to be used.
+    fn onetrust_geolocation(&self, jar: &Jar<'_>) -> Option<String> {
+        let raw = std::str::from_utf8(jar.get(&self.onetrust_cookie)?).ok()?;
+        let geo = raw
+            .split('&')
+            .find_map(|f| f.strip_prefix("geolocation="))?;
+        let geo = form_decode(geo)?;
+        let country = geo.split(';').next()?.trim().to_owned();
+        (!country.is_empty()).then_some(country)
     }
 }
 
@@ -581,5 +707,154 @@ mod tests {
         assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"));
         assert_eq!(percent_decode("%4"), None);
         assert_eq!(percent_decode("%FF"), None);
+    }
+
+    /// Real-shaped values of every source: (cookie header fields, categories allowed besides
+    /// necessary, the deciding source, the sources that failed).
+    #[test]
+    fn every_source_table() {
+        use Category as C;
+        let tc_all = tcf::encode(&tcf::TcString {
+            version: 2,
+            policy_version: 5,
+            purpose_consents: (1..=11).collect(),
+            consent_language: "EN".into(),
+            publisher_cc: "DE".into(),
+            ..tcf::TcString::default()
+        });
+        let tc_analytics = tcf::encode(&tcf::TcString {
+            version: 2,
+            policy_version: 4,
+            purpose_consents: vec![1, 9],
+            consent_language: "FR".into(),
+            publisher_cc: "FR".into(),
+            ..tcf::TcString::default()
+        });
+        let tc_v20 = "COtybn4PA_zT4KjACBENAPCIAEBAAECAAIAAAAAAAAAA";
+        let big = "x".repeat(5000);
+        let own_all = "consent_gate=v1.functional:1.analytics:1.marketing:1";
+        type Case = (Vec<String>, Vec<Category>, Option<SourceKind>, Vec<SourceKind>);
+        let cases: Vec<Case> = vec![
+            // consent-gate's own cookie
+            (vec![own_all.into()], vec![C::FUNCTIONAL, C::ANALYTICS, C::MARKETING], Some(SourceKind::ConsentGate), vec![]),
+            (vec!["consent_gate=v1.functional:0.analytics:0.marketing:0".into()], vec![], Some(SourceKind::ConsentGate), vec![]),
+            (vec!["consent_gate=v1.analytics:1".into()], vec![C::ANALYTICS], Some(SourceKind::ConsentGate), vec![]),
+            (vec!["consent_gate=v1.analytics:maybe".into()], vec![], None, vec![SourceKind::ConsentGate]),
+            (vec![format!("consent_gate=v1.{big}")], vec![], None, vec![SourceKind::ConsentGate]),
+            // duplicated cookie: the first (most specific path) wins
+            (vec!["consent_gate=v1.analytics:1; consent_gate=v1.analytics:0".into()], vec![C::ANALYTICS], Some(SourceKind::ConsentGate), vec![]),
+            // OneTrust
+            (vec!["OptanonConsent=groups=C0001%3A1%2CC0002%3A1%2CC0003%3A1%2CC0004%3A1".into()], vec![C::FUNCTIONAL, C::ANALYTICS, C::MARKETING], Some(SourceKind::OneTrust), vec![]),
+            (vec!["OptanonConsent=groups=C0001%3A1%2CC0002%3A0%2CC0003%3A0%2CC0004%3A0".into()], vec![], Some(SourceKind::OneTrust), vec![]),
+            (vec!["OptanonConsent=isGpcEnabled=0&groups=C0001%3A1%2CC0003%3A1".into()], vec![C::FUNCTIONAL], Some(SourceKind::OneTrust), vec![]),
+            (vec!["OptanonConsent=groups=C0002".into()], vec![], None, vec![SourceKind::OneTrust]),
+            // Cookiebot
+            (vec!["CookieConsent={stamp:%27a+b%27%2Cnecessary:true%2Cpreferences:true%2Cstatistics:true%2Cmarketing:true}".into()], vec![C::FUNCTIONAL, C::ANALYTICS, C::MARKETING], Some(SourceKind::Cookiebot), vec![]),
+            (vec!["CookieConsent=0".into()], vec![], Some(SourceKind::Cookiebot), vec![]),
+            (vec!["CookieConsent={necessary:true%2Cpreferences:false%2Cstatistics:true%2Cmarketing:false}".into()], vec![C::ANALYTICS], Some(SourceKind::Cookiebot), vec![]),
+            (vec!["CookieConsent={statistics:".into()], vec![], None, vec![SourceKind::Cookiebot]),
+            // TCF
+            (vec![format!("euconsent-v2={tc_all}")], vec![C::FUNCTIONAL, C::ANALYTICS, C::MARKETING], Some(SourceKind::Tcf), vec![]),
+            (vec![format!("euconsent-v2={tc_analytics}")], vec![C::ANALYTICS], Some(SourceKind::Tcf), vec![]),
+            (vec![format!("euconsent-v2={tc_v20}")], vec![], None, vec![SourceKind::Tcf]),
+            (vec!["euconsent-v2=CO%%".into()], vec![], None, vec![SourceKind::Tcf]),
+            // GPP and usprivacy only ever deny (marketing)
+            (vec!["__gpp=DBABLA~BVQaAAAAAgA.QA; __gpp_sid=7".into(), own_all.into()], vec![C::FUNCTIONAL, C::ANALYTICS, C::MARKETING], Some(SourceKind::ConsentGate), vec![]),
+            (vec!["usprivacy=1YYN".into()], vec![], Some(SourceKind::UsPrivacy), vec![]),
+            (vec!["usprivacy=bogus".into()], vec![], None, vec![SourceKind::UsPrivacy]),
+            // Klaro and cookieconsent
+            (vec!["klaro=%7B%22matomo%22%3Atrue%2C%22youtube%22%3Atrue%7D".into()], vec![C::ANALYTICS, C::MARKETING], Some(SourceKind::Klaro), vec![]),
+            (vec!["klaro={broken".into()], vec![], None, vec![SourceKind::Klaro]),
+            (vec![r#"cc_cookie={"categories":["necessary","analytics"]}"#.into()], vec![C::ANALYTICS], Some(SourceKind::CookieConsent), vec![]),
+            (vec![r#"cc_cookie={"categories":"all"}"#.into()], vec![], None, vec![SourceKind::CookieConsent]),
+            // split header fields are all read; first source in priority order decides
+            (vec!["sid=1".into(), "OptanonConsent=groups=C0002%3A1".into(), format!("euconsent-v2={tc_all}")], vec![C::ANALYTICS, C::FUNCTIONAL, C::MARKETING], Some(SourceKind::OneTrust), vec![]),
+        ];
+        let p = Policy::default();
+        for (i, (fields, allowed, source, failures)) in cases.iter().enumerate() {
+            let jar = Jar::parse(fields.iter().map(|f| f.as_bytes()));
+            let c = p.evaluate(RequestSignals {
+                jar: &jar,
+                gpc: false,
+                country: None,
+                region: None,
+            });
+            let mut want = CategorySet::only(C::NECESSARY);
+            for a in allowed {
+                want.insert(*a);
+            }
+            assert_eq!(c.allowed, want, "case {i}: {fields:?}");
+            assert_eq!(c.source, *source, "case {i}: {fields:?}");
+            assert_eq!(&c.failures, failures, "case {i}: {fields:?}");
+        }
+        // GPP's opt-out of sale denies marketing even when another source granted it later in
+        // priority, under most-restrictive precedence.
+        let strict = Policy {
+            precedence: Precedence::MostRestrictive,
+            ..Policy::default()
+        };
+        let jar = Jar::parse([own_all.as_bytes(), b"__gpp=DBABLA~BVQaAAAAAgA.QA"]);
+        let c = strict.evaluate(RequestSignals {
+            jar: &jar,
+            gpc: false,
+            country: None,
+            region: None,
+        });
+        assert!(!c.allows(C::MARKETING) && c.allows(C::ANALYTICS));
+    }
+
+    #[test]
+    fn onetrust_geolocation_only_when_configured() {
+        let mut p = Policy::default();
+        p.jurisdictions.regimes.insert("US".into(), Regime::OptOut);
+        let jar = Jar::parse([&b"OptanonConsent=groups=C0004%3A0&geolocation=US%3BCA"[..]]);
+        let eval = |p: &Policy| {
+            p.evaluate(RequestSignals {
+                jar: &jar,
+                gpc: false,
+                country: None,
+                region: None,
+            })
+        };
+        assert_eq!(eval(&p).regime, Regime::OptIn);
+        p.onetrust_use_geolocation = true;
+        let c = eval(&p);
+        assert_eq!(c.regime, Regime::OptOut);
+        assert!(c.allows(Category::ANALYTICS) && !c.allows(Category::MARKETING));
+    }
+
+    #[test]
+    fn vendor_consent_gates_rules_naming_a_vendor() {
+        let p = Policy {
+            tcf_require_vendor_consent: true,
+            ..Policy::default()
+        };
+        let tc = tcf::encode(&tcf::TcString {
+            version: 2,
+            policy_version: 5,
+            purpose_consents: (1..=11).collect(),
+            vendor_consents: vec![755],
+            consent_language: "EN".into(),
+            publisher_cc: "DE".into(),
+            ..tcf::TcString::default()
+        });
+        let header = format!("euconsent-v2={tc}");
+        let jar = Jar::parse([header.as_bytes()]);
+        let c = p.evaluate(RequestSignals {
+            jar: &jar,
+            gpc: false,
+            country: None,
+            region: None,
+        });
+        let rules = crate::rules::Rules::compile(
+            &[("r.toml", "[[cookie]]\nname = \"a\"\ncategory = \"marketing\"\nvendor = \"Google\"\ntcf_vendor = 755\n\n[[cookie]]\nname = \"b\"\ncategory = \"marketing\"\nvendor = \"Other\"\ntcf_vendor = 1\n")],
+            &Categories::default(),
+        )
+        .unwrap();
+        assert!(c.allows_rule(rules.cookie("a").rule().unwrap()));
+        assert!(
+            !c.allows_rule(rules.cookie("b").rule().unwrap()),
+            "vendor 1 has no consent"
+        );
     }
 }

@@ -53,7 +53,7 @@ pub fn decide<'r>(
             rule: Some(rule),
         },
         Verdict::Classified(rule) => Decision {
-            keep: consent.allows(rule.category),
+            keep: consent.allows_rule(rule),
             category: Some(rule.category),
             rule: Some(rule),
         },

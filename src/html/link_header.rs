@@ -97,6 +97,7 @@ mod tests {
             allowed: CategorySet::only(Category::NECESSARY),
             site: "example.com".into(),
             report_only: false,
+            tcf_vendors: None,
         }
     }
 

@@ -212,9 +212,21 @@ pub struct Page {
     pub site: String,
     /// Count only, change nothing.
     pub report_only: bool,
+    /// Vendors consented in the deciding TC string, when rules naming a TCF vendor need it.
+    pub tcf_vendors: Option<Arc<[u32]>>,
 }
 
 impl Page {
+    /// Whether what `rule` classifies may load: its category is allowed and, when required, its
+    /// TCF vendor has consent.
+    pub fn permits(&self, rule: &RuleInfo) -> bool {
+        self.allowed.contains(rule.category)
+            && match (&self.tcf_vendors, rule.tcf_vendor) {
+                (Some(v), Some(id)) => v.binary_search(&id).is_ok(),
+                _ => true,
+            }
+    }
+
     /// The rule that blocks a URL on this page, if any. First-party URLs are blocked only by a
     /// rule that names a host below the site's registrable domain (e.g. `metrics.example.com`).
     pub fn blocking_rule(&self, raw_url: &str) -> Option<&RuleInfo> {
@@ -222,7 +234,7 @@ impl Page {
         let Verdict::Classified(rule) = self.rules.resource(&target.host, &target.path) else {
             return None;
         };
-        if self.allowed.contains(rule.category) {
+        if self.permits(rule) {
             return None;
         }
         if url::site_of(&target.host) == self.site {
@@ -236,9 +248,7 @@ impl Page {
 
     /// The first denied signature in an inline script.
     pub fn signature(&self, text: &str) -> Option<&RuleInfo> {
-        self.rules
-            .signature(text)
-            .filter(|r| !self.allowed.contains(r.category))
+        self.rules.signature(text).filter(|r| !self.permits(r))
     }
 
     /// The rule blocking any candidate of a `srcset` value.

@@ -262,6 +262,7 @@ impl ConsentGate {
             allowed: consent.allowed,
             site: html::url::site_of(&ctx.host).to_owned(),
             report_only: site.mode == Mode::ReportOnly,
+            tcf_vendors: consent.tcf_vendors.clone(),
         })
     }
 

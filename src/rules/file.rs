@@ -36,6 +36,9 @@ pub struct CookieRule {
     pub category: Spanned<String>,
     /// Who sets it (shown in logs and `explain`).
     pub vendor: String,
+    /// IAB TCF vendor id (with `require_vendor_consent`, the TC string must consent to it).
+    #[serde(default)]
+    pub tcf_vendor: Option<u32>,
 }
 
 /// `[[resource]]`: a host suffix and optional path prefix.
@@ -50,6 +53,9 @@ pub struct ResourceRule {
     pub category: Spanned<String>,
     /// Who operates it.
     pub vendor: String,
+    /// IAB TCF vendor id (with `require_vendor_consent`, the TC string must consent to it).
+    #[serde(default)]
+    pub tcf_vendor: Option<u32>,
 }
 
 /// `[[signature]]`: a substring that identifies an inline script.
@@ -62,6 +68,9 @@ pub struct SignatureRule {
     pub category: Spanned<String>,
     /// Whose snippet it is.
     pub vendor: String,
+    /// IAB TCF vendor id (with `require_vendor_consent`, the TC string must consent to it).
+    #[serde(default)]
+    pub tcf_vendor: Option<u32>,
 }
 
 /// `[[allow]]`: exactly one of `host`, `cookie`.

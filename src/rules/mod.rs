@@ -57,6 +57,8 @@ pub struct RuleInfo {
     pub file: usize,
     /// Line in that file.
     pub line: usize,
+    /// IAB TCF vendor id, when the rule names one.
+    pub tcf_vendor: Option<u32>,
 }
 
 /// A loaded rules file.
@@ -383,6 +385,7 @@ impl<'c> Compiler<'c> {
                 vendor: r.vendor.as_str().into(),
                 file,
                 line: site.line(rule.span()),
+                tcf_vendor: r.tcf_vendor,
             });
             match kind {
                 RuleKind::CookieExact => {
@@ -424,6 +427,7 @@ impl<'c> Compiler<'c> {
                 vendor: r.vendor.as_str().into(),
                 file,
                 line: site.line(rule.span()),
+                tcf_vendor: r.tcf_vendor,
             });
             let entries = self.hosts.entry(host.into()).or_default();
             // A later file overrides an earlier rule for the same host and path.
@@ -455,6 +459,7 @@ impl<'c> Compiler<'c> {
                 vendor: r.vendor.as_str().into(),
                 file,
                 line: site.line(rule.span()),
+                tcf_vendor: r.tcf_vendor,
             });
             self.signatures.retain(|(t, _)| t != text_pattern);
             self.signatures.push((text_pattern.clone(), id));
@@ -491,6 +496,7 @@ impl<'c> Compiler<'c> {
                 vendor: r.vendor.as_str().into(),
                 file,
                 line: site.line(rule.span()),
+                tcf_vendor: None,
             });
             if kind == RuleKind::AllowHost {
                 self.allow_hosts.insert(pattern.into(), id);
