@@ -2,7 +2,7 @@
 //! parsed HTML selectors.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
@@ -59,6 +59,8 @@ pub struct Engine {
     pub metrics: Metrics,
     /// Selectors for the HTML neutralizer.
     pub selectors: Arc<Selectors>,
+    /// Rules loaded and every proxy listener accepting; false again once shutdown begins.
+    ready: AtomicBool,
 }
 
 /// How a reload was asked for.
@@ -97,9 +99,73 @@ impl Engine {
             reload_lock: Mutex::new(fingerprint),
             metrics: Metrics::new()?,
             selectors: Arc::new(Selectors::new()?),
+            ready: AtomicBool::new(false),
         };
         engine.publish_rule_metrics();
+        engine.initialise_metrics();
         Ok(engine)
+    }
+
+    /// Creates every labelled series of the bounded label sets at zero, so dashboards and
+    /// `rate()` see them before the first event.
+    fn initialise_metrics(&self) {
+        use crate::html::Kind;
+        let m = &self.metrics;
+        let policy = &self.config.policy;
+        let mut categories: Vec<&str> = policy.categories.iter().map(|(_, n)| n).collect();
+        categories.push("unknown");
+        for source in crate::consent::SourceKind::ALL {
+            m.consent_source.with_label_values(&[source.label()]);
+            m.consent_parse_failures
+                .with_label_values(&[source.label()]);
+        }
+        m.consent_source.with_label_values(&["none"]);
+        for result in ["success", "error"] {
+            m.rule_reloads.with_label_values(&[result]);
+        }
+        for site in &self.config.sites {
+            let s = site.name.as_str();
+            let mode = match site.mode {
+                crate::config::Mode::Enforce => "enforce",
+                crate::config::Mode::ReportOnly => "report-only",
+                crate::config::Mode::Off => "off",
+            };
+            for j in ["opt-in", "opt-out"] {
+                m.requests.with_label_values(&[s, mode, j]);
+            }
+            for c in &categories {
+                for action in ["kept", "stripped", "would_strip"] {
+                    m.set_cookie.with_label_values(&[s, c, action]);
+                }
+                for action in ["stripped", "would_strip"] {
+                    m.request_cookies_stripped
+                        .with_label_values(&[s, c, action]);
+                }
+                m.withdrawals.with_label_values(&[s, c]);
+                for kind in Kind::ALL {
+                    for action in ["neutralized", "would_neutralize"] {
+                        m.elements_neutralized
+                            .with_label_values(&[s, kind.label(), c, action]);
+                    }
+                }
+            }
+            for reason in [
+                "rewrite",
+                "charset",
+                "encoding",
+                "decode",
+                "decompression_limit",
+                "encode",
+            ] {
+                m.rewrite_failures.with_label_values(&[s, reason]);
+            }
+            m.html_bytes.with_label_values(&[s]);
+            m.upstream_errors.with_label_values(&[s]);
+            m.limit_exceeded
+                .with_label_values(&[s, "max_set_cookie_headers"]);
+            m.unknown_cookies.with_label_values(&[s]);
+            m.upstream_seconds.with_label_values(&[s]);
+        }
     }
 
     /// The shared rules; a request holds its snapshot for its whole life.
@@ -114,6 +180,16 @@ impl Engine {
             Some(Some(r)) => Arc::clone(r),
             _ => Arc::clone(&set.shared),
         }
+    }
+
+    /// Whether the proxy should receive traffic (`/readyz`).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Marks the proxy ready (listeners up) or not (shutting down).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
     }
 
     /// Generation of the current rules (1 at start, +1 per successful reload).

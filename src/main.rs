@@ -204,7 +204,13 @@ fn main() -> ExitCode {
                 }
             };
             tracing::info!(config = %config.display(), "starting consent-gate");
-            server::build(engine, RunOptions { upgrade }).run_forever()
+            match server::build(engine, RunOptions { upgrade }) {
+                Ok(server) => server.run_forever(),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Explain {
             config,
@@ -265,9 +271,16 @@ fn main() -> ExitCode {
         Command::Demo { listen, admin } => match consent_gate::demo::prepare(listen, admin) {
             Ok((engine, banner, origin)) => {
                 println!("{banner}");
-                let mut server = server::build(engine, RunOptions::default());
-                server.add_service(origin);
-                server.run_forever()
+                match server::build(engine, RunOptions::default()) {
+                    Ok(mut server) => {
+                        server.add_service(origin);
+                        server.run_forever()
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
             }
             Err(e) => {
                 eprintln!("error: {e}");

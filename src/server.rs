@@ -19,8 +19,21 @@ pub struct RunOptions {
     pub upgrade: bool,
 }
 
+/// Why the server could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A TLS certificate or key could not be loaded.
+    #[error("TLS listener {listen}: {message}")]
+    Tls {
+        /// The listener.
+        listen: std::net::SocketAddr,
+        /// What failed.
+        message: String,
+    },
+}
+
 /// Builds a ready-to-run server for an engine.
-pub fn build(engine: Arc<Engine>, opts: RunOptions) -> Server {
+pub fn build(engine: Arc<Engine>, opts: RunOptions) -> Result<Server, BuildError> {
     let s = &engine.config.server;
     let conf = ServerConf {
         threads: s.threads,
@@ -28,6 +41,7 @@ pub fn build(engine: Arc<Engine>, opts: RunOptions) -> Server {
         graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout_seconds),
         pid_file: s.pid_file.clone(),
         upgrade_sock: s.upgrade_sock.clone(),
+        ca_file: s.upstream_ca_file.as_ref().map(|p| p.display().to_string()),
         ..ServerConf::default()
     };
     let opt = Opt {
@@ -45,6 +59,19 @@ pub fn build(engine: Arc<Engine>, opts: RunOptions) -> Server {
     for addr in &engine.config.server.listen {
         proxy.add_tcp(&addr.to_string());
     }
+    for t in &engine.config.server.tls {
+        let err = |message: String| BuildError::Tls {
+            listen: t.listen,
+            message,
+        };
+        let (cert, key) = (t.cert.display().to_string(), t.key.display().to_string());
+        let mut settings = pingora::listeners::tls::TlsSettings::intermediate(&cert, &key)
+            .map_err(|e| err(e.to_string()))?;
+        if t.h2 {
+            settings.enable_h2();
+        }
+        proxy.add_tls_with_settings(&t.listen.to_string(), None, settings);
+    }
     let mut admin = Service::new(
         "consent-gate admin".to_owned(),
         Admin::new(Arc::clone(&engine)),
@@ -56,5 +83,5 @@ pub fn build(engine: Arc<Engine>, opts: RunOptions) -> Server {
         "rule reloader",
         Reloader::new(Arc::clone(&engine)),
     ));
-    server
+    Ok(server)
 }

@@ -3,8 +3,8 @@
 //! path from the wire.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric consent-gate exports, registered in one registry.
@@ -29,6 +29,8 @@ pub struct Metrics {
     pub html_bytes: IntCounterVec,
     /// CPU time spent rewriting one response, seconds.
     pub rewrite_seconds: Histogram,
+    /// Time from sending the request upstream to its response header, by site.
+    pub upstream_seconds: HistogramVec,
     /// Rewrites aborted, by site and reason.
     pub rewrite_failures: IntCounterVec,
     /// Upstream errors by site.
@@ -74,6 +76,17 @@ impl Metrics {
             ]),
         )?;
         r.register(Box::new(rewrite_seconds.clone()))?;
+        let upstream_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "consent_gate_upstream_response_seconds",
+                "Time from sending a request upstream to receiving its response header",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["site"],
+        )?;
+        r.register(Box::new(upstream_seconds.clone()))?;
         let rules_generation = IntGauge::new(
             "consent_gate_rules_generation",
             "Generation of the active rule set (1 = loaded at start)",
@@ -144,6 +157,7 @@ impl Metrics {
                 &["site"],
             )?,
             rewrite_seconds,
+            upstream_seconds,
             rewrite_failures: counter(
                 &r,
                 "consent_gate_rewrite_failures_total",

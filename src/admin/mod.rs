@@ -36,8 +36,16 @@ impl Admin {
                 self.engine.metrics.render(),
             ),
             (&Method::GET, "/healthz") => (StatusCode::OK, TEXT, b"ok\n".to_vec()),
-            // Rules are loaded before any listener starts, so a served request means ready.
-            (&Method::GET, "/readyz") => (StatusCode::OK, TEXT, b"ready\n".to_vec()),
+            // Ready once the rules are loaded and every proxy listener accepts connections; not
+            // ready again from the start of a graceful shutdown, so load balancers drain first.
+            (&Method::GET, "/readyz") if self.engine.is_ready() => {
+                (StatusCode::OK, TEXT, b"ready\n".to_vec())
+            }
+            (&Method::GET, "/readyz") => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                TEXT,
+                b"not ready\n".to_vec(),
+            ),
             (&Method::GET, "/rules") => (StatusCode::OK, JSON, self.rules_json().into_bytes()),
             (&Method::POST, "/reload") => match self.engine.reload(Trigger::Admin) {
                 Ok(generation) => (

@@ -86,6 +86,23 @@ pub struct ServerSettings {
     pub pid_file: String,
     /// Socket used to hand listeners over on upgrade.
     pub upgrade_sock: String,
+    /// Extra CA bundle (PEM) trusted for TLS upstreams, besides the system roots.
+    pub upstream_ca_file: Option<PathBuf>,
+    /// HTTPS listeners.
+    pub tls: Vec<TlsListener>,
+}
+
+/// An HTTPS listener.
+#[derive(Debug, Clone)]
+pub struct TlsListener {
+    /// Address.
+    pub listen: SocketAddr,
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Offer HTTP/2 through ALPN.
+    pub h2: bool,
 }
 
 /// Limits.
@@ -129,6 +146,8 @@ pub struct Config {
     pub limits: Limits,
     /// Encoding of rewritten HTML.
     pub compression: Compression,
+    /// Log one line per action (stripped cookie, neutralized element) with its rule.
+    pub audit_log: bool,
 }
 
 struct Ctx<'a> {
@@ -234,6 +253,36 @@ impl Config {
             return cx.err(0..0, "[server] threads must be at least 1");
         }
         let admin_listen = cx.addr(&file.admin.listen)?;
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        let mut tls = Vec::new();
+        for t in &file.tls {
+            let t = t.get_ref();
+            let (cert, key) = (
+                base_dir.join(t.cert.get_ref()),
+                base_dir.join(t.key.get_ref()),
+            );
+            for (p, raw) in [(&cert, &t.cert), (&key, &t.key)] {
+                if let Err(e) = std::fs::metadata(p) {
+                    return cx.err(raw.span(), format!("{}: {e}", p.display()));
+                }
+            }
+            tls.push(TlsListener {
+                listen: cx.addr(&t.listen)?,
+                cert,
+                key,
+                h2: t.h2,
+            });
+        }
+        let upstream_ca_file = match &file.server.upstream_ca_file {
+            Some(f) => {
+                let p = base_dir.join(f.get_ref());
+                if let Err(e) = std::fs::metadata(&p) {
+                    return cx.err(f.span(), format!("{}: {e}", p.display()));
+                }
+                Some(p)
+            }
+            None => None,
+        };
 
         let base = path.parent().unwrap_or(Path::new("."));
         let rule_files = file
@@ -468,6 +517,8 @@ impl Config {
                 graceful_shutdown_timeout_seconds: file.server.graceful_shutdown_timeout_seconds,
                 pid_file: file.server.pid_file,
                 upgrade_sock: file.server.upgrade_sock,
+                upstream_ca_file,
+                tls,
             },
             admin_listen,
             rule_files,
@@ -491,6 +542,7 @@ impl Config {
                 enabled: file.html.compress,
                 level: file.html.compression_level,
             },
+            audit_log: file.logging.audit,
         })
     }
 

@@ -25,7 +25,28 @@ pub struct File {
     #[serde(default)]
     pub html: Html,
     #[serde(default)]
+    pub tls: Vec<Spanned<Tls>>,
+    #[serde(default)]
+    pub logging: Logging,
+    #[serde(default)]
     pub site: Vec<Spanned<Site>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub listen: Spanned<String>,
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+    #[serde(default = "yes")]
+    pub h2: bool,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Logging {
+    #[serde(default)]
+    pub audit: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +64,8 @@ pub struct Server {
     pub pid_file: String,
     #[serde(default = "default_upgrade_sock")]
     pub upgrade_sock: String,
+    #[serde(default)]
+    pub upstream_ca_file: Option<Spanned<String>>,
 }
 
 impl Default for Server {
@@ -54,6 +77,7 @@ impl Default for Server {
             graceful_shutdown_timeout_seconds: default_shutdown_timeout(),
             pid_file: default_pid_file(),
             upgrade_sock: default_upgrade_sock(),
+            upstream_ca_file: None,
         }
     }
 }

@@ -733,7 +733,12 @@ mod tests {
         let tc_v20 = "COtybn4PA_zT4KjACBENAPCIAEBAAECAAIAAAAAAAAAA";
         let big = "x".repeat(5000);
         let own_all = "consent_gate=v1.functional:1.analytics:1.marketing:1";
-        type Case = (Vec<String>, Vec<Category>, Option<SourceKind>, Vec<SourceKind>);
+        type Case = (
+            Vec<String>,
+            Vec<Category>,
+            Option<SourceKind>,
+            Vec<SourceKind>,
+        );
         let cases: Vec<Case> = vec![
             // consent-gate's own cookie
             (vec![own_all.into()], vec![C::FUNCTIONAL, C::ANALYTICS, C::MARKETING], Some(SourceKind::ConsentGate), vec![]),

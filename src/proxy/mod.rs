@@ -82,6 +82,9 @@ pub struct Ctx {
     /// Neutralizations counted so far (metrics are recorded once, as soon as they are known).
     neutralized: u64,
     recorded: bool,
+    started: Option<Instant>,
+    upstream_sent: Option<Instant>,
+    upstream_time: Option<Duration>,
 }
 
 fn strip_port(host: &str) -> &str {
@@ -209,7 +212,9 @@ impl ConsentGate {
                     .with_label_values(&[&site.name, category, "stripped"])
                     .inc();
                 ctx.set_cookies_stripped += 1;
-                tracing::debug!(site = %site.name, cookie = %String::from_utf8_lossy(name), rule = ?d.rule.map(|r| rules.origin(r)), "Set-Cookie stripped");
+                if self.engine.config.audit_log {
+                    tracing::info!(target: "audit", site = %site.name, action = "strip_set_cookie", cookie = %String::from_utf8_lossy(name), category, rule = d.rule.map(|r| rules.origin(r)).unwrap_or_default());
+                }
             } else {
                 m.set_cookie
                     .with_label_values(&[&site.name, category, "would_strip"])
@@ -305,7 +310,9 @@ impl ConsentGate {
                 .inc_by(*n);
         }
         for a in &stats.actions {
-            tracing::debug!(target: "audit", site = %site, kind = a.kind.label(), vendor = %a.vendor, rule = %a.rule, target = %a.target, action, "element");
+            if self.engine.config.audit_log {
+                tracing::info!(target: "audit", site = %site, action, kind = a.kind.label(), category = self.category_label(Some(a.category)), vendor = %a.vendor, rule = %a.rule, url = %a.target);
+            }
         }
         ctx.neutralized = stats.total();
         ctx.neutralized
@@ -497,6 +504,7 @@ impl ProxyHttp for ConsentGate {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        ctx.started = Some(Instant::now());
         let req = session.req_header();
         ctx.host = request_host(req);
         let config = &self.engine.config;
@@ -569,9 +577,13 @@ impl ProxyHttp for ConsentGate {
             "would_strip"
         };
         for s in &filtered.stripped {
+            let category = self.category_label(s.category);
             m.request_cookies_stripped
-                .with_label_values(&[&site.name, self.category_label(s.category), action])
+                .with_label_values(&[&site.name, category, action])
                 .inc();
+            if config.audit_log {
+                tracing::info!(target: "audit", site = %site.name, action = if action == "stripped" { "strip_request_cookie" } else { "would_strip_request_cookie" }, cookie = %s.name, category, rule = s.rule.as_deref().unwrap_or_default());
+            }
         }
         if site.mode == Mode::Enforce {
             if site.strip_request_cookies {
@@ -640,6 +652,7 @@ impl ProxyHttp for ConsentGate {
             };
             upstream.insert_header("x-forwarded-for", value)?;
         }
+        ctx.upstream_sent = Some(Instant::now());
         // A page we may have to rewrite should arrive uncompressed (saves decoding it).
         if ctx.wants_document && ctx.mode == Some(Mode::Enforce) && Self::denies_blockable(ctx) {
             upstream.insert_header(header::ACCEPT_ENCODING, "identity")?;
@@ -653,7 +666,20 @@ impl ProxyHttp for ConsentGate {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        if ctx.mode.is_none() || ctx.mode == Some(Mode::Off) || resp.status.is_informational() {
+        if resp.status.is_informational() {
+            return Ok(());
+        }
+        if let Some(sent) = ctx.upstream_sent {
+            let took = sent.elapsed();
+            ctx.upstream_time = Some(took);
+            let site = self.site_label(ctx);
+            self.engine
+                .metrics
+                .upstream_seconds
+                .with_label_values(&[site])
+                .observe(took.as_secs_f64());
+        }
+        if ctx.mode.is_none() || ctx.mode == Some(Mode::Off) {
             return Ok(());
         }
         self.enforce_set_cookies(resp, ctx)?;
@@ -754,6 +780,9 @@ impl ProxyHttp for ConsentGate {
             withdrawals = ctx.withdrawal_lines,
             neutralized,
             rewrite_failed = ctx.rewrite_failed.unwrap_or(""),
+            bytes_sent = session.body_bytes_sent(),
+            duration_ms = ctx.started.map_or(0.0, |s| s.elapsed().as_secs_f64() * 1000.0),
+            upstream_ms = ctx.upstream_time.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
             error = e.map(ToString::to_string),
         );
     }

@@ -386,12 +386,13 @@ impl Proxy {
         );
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("proxy.log")).unwrap();
         let child = Command::new(binary())
             .args(["run", "--config"])
             .arg(&config_path)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .unwrap();
         let mut proxy = Proxy {
@@ -406,6 +407,17 @@ impl Proxy {
 
     /// Starts the proxy with a complete config text written to `dir/config.toml`.
     pub fn start_raw(dir: tempfile::TempDir, config: &str) -> Proxy {
+        Self::start_raw_with(dir, config, &[], "warn")
+    }
+
+    /// Like `start_raw`, with extra command-line arguments and a log filter; stderr goes to
+    /// `dir/proxy.log`.
+    pub fn start_raw_with(
+        dir: tempfile::TempDir,
+        config: &str,
+        args: &[&str],
+        log_filter: &str,
+    ) -> Proxy {
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, config).unwrap();
         let addr_line = config
@@ -426,12 +438,14 @@ impl Proxy {
             .trim_end_matches('"')
             .parse()
             .unwrap();
+        let log = std::fs::File::create(dir.path().join("proxy.log")).unwrap();
         let child = Command::new(binary())
+            .args(args)
             .args(["run", "--config"])
             .arg(&config_path)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log_filter)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .unwrap();
         let mut proxy = Proxy {
@@ -442,6 +456,11 @@ impl Proxy {
         };
         proxy.wait_ready();
         proxy
+    }
+
+    /// Everything the proxy logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
     }
 
     fn wait_ready(&mut self) {
@@ -530,6 +549,14 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
+        if thread::panicking() {
+            let logs = self.logs();
+            let tail: Vec<&str> = logs.lines().rev().take(30).collect();
+            eprintln!("--- last proxy log lines ---");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
