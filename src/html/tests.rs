@@ -343,3 +343,12 @@ fn random_splits_are_identical_with_a_replayable_seed() {
         );
     }
 }
+
+#[test]
+fn empty_and_attribute_only_scripts_survive_intact() {
+    let doc =
+        r#"<script></script><script async defer id="x"></script><script type="module"></script>"#;
+    let (out, stats) = rewrite(page(CategorySet::EMPTY), doc);
+    assert_eq!(out, doc);
+    assert_eq!(stats.total(), 0);
+}

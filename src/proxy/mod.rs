@@ -244,6 +244,9 @@ impl ConsentGate {
                 m.withdrawals
                     .with_label_values(&[&site.name, self.category_label(*category)])
                     .inc();
+                if self.engine.config.audit_log {
+                    tracing::info!(target: "audit", site = %site.name, action = "withdraw_cookie", cookie = %name, category = self.category_label(*category));
+                }
             }
         }
         Ok(())
