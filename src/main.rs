@@ -178,20 +178,29 @@ fn generate_rules(data: &std::path::Path, out: &std::path::Path) -> anyhow::Resu
     ))
 }
 
+/// Prints a command's output (or its error) and turns it into the exit code.
+fn finish(result: anyhow::Result<String>, newline: bool) -> ExitCode {
+    match result {
+        Ok(text) if newline => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
-        Command::Check { config, rules } => match check(config, rules) {
-            Ok(summary) => {
-                println!("{summary}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Check { config, rules } => finish(check(config, rules), true),
         Command::Run { config, upgrade } => {
             let engine = match Config::load(&config)
                 .map_err(anyhow::Error::from)
@@ -247,27 +256,9 @@ fn main() -> ExitCode {
                 };
                 Ok(consent_gate::explain::explain(&engine, &query))
             })();
-            match result {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            finish(result, false)
         }
-        Command::GenerateRules { data, out } => match generate_rules(&data, &out) {
-            Ok(summary) => {
-                println!("{summary}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::GenerateRules { data, out } => finish(generate_rules(&data, &out), true),
         Command::Demo { listen, admin } => match consent_gate::demo::prepare(listen, admin) {
             Ok((engine, banner, origin)) => {
                 println!("{banner}");

@@ -46,20 +46,7 @@ fn parse_entry(entry: &str) -> Option<(&str, bool)> {
             return false;
         };
         k.trim().eq_ignore_ascii_case("rel")
-            && v.trim()
-                .trim_matches('"')
-                .split_ascii_whitespace()
-                .any(|t| {
-                    [
-                        "preconnect",
-                        "dns-prefetch",
-                        "preload",
-                        "prefetch",
-                        "modulepreload",
-                    ]
-                    .iter()
-                    .any(|h| t.eq_ignore_ascii_case(h))
-                })
+            && super::neutralize::is_hint(v.trim().trim_matches('"'))
     });
     Some((url, hint))
 }

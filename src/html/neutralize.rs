@@ -157,7 +157,7 @@ pub(super) fn image(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
 }
 
 /// `rel` tokens that make the browser contact a host ahead of use.
-fn is_hint(rel: &str) -> bool {
+pub(super) fn is_hint(rel: &str) -> bool {
     rel.split_ascii_whitespace().any(|t| {
         [
             "preconnect",
