@@ -435,7 +435,13 @@ fn sigterm_lets_in_flight_requests_finish() {
 #[test]
 fn upgrade_hands_listeners_over_without_a_failed_request() {
     let origin = origin();
-    let p = start(&origin, "", &[], "warn");
+    // The old process drains in-flight requests for the grace period after handing over its
+    // listeners (production default 10 s; 2 s here).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.toml"), curated_rules()).unwrap();
+    let config = config_text(dir.path(), origin.addr, &["rules.toml"], "", SITE)
+        .replace("grace_period_seconds = 0", "grace_period_seconds = 2");
+    let p = Proxy::start_raw(dir, &config);
     let dir = p.config_dir().to_owned();
     let addr = p.addr;
     let stop = Arc::new(AtomicBool::new(false));
@@ -476,7 +482,7 @@ fn upgrade_hands_listeners_over_without_a_failed_request() {
     thread::sleep(Duration::from_millis(100));
     p.signal("QUIT");
     let mut old = p;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(40);
     while old.is_running() {
         assert!(Instant::now() < deadline, "the old process did not exit");
         thread::sleep(Duration::from_millis(50));
