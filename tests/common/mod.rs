@@ -470,7 +470,7 @@ impl Proxy {
                 panic!("consent-gate exited during start-up: {status}");
             }
             let admin_up = TcpStream::connect(self.admin)
-                .is_ok_and(|_| get(self.admin, "/healthz", &[]).status == 200);
+                .is_ok_and(|_| get(self.admin, "/readyz", &[]).status == 200);
             if admin_up && TcpStream::connect(self.addr).is_ok() {
                 return;
             }
