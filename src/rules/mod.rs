@@ -177,7 +177,7 @@ pub struct Rules {
     infos: Vec<RuleInfo>,
     files: Vec<RuleFileInfo>,
     /// Cookie name -> (allow rule, exact rule): one probe for both.
-    cookie_names: FxHashMap<Box<str>, (Option<RuleId>, Option<RuleId>)>,
+    cookie_names: StrTable<(Option<RuleId>, Option<RuleId>)>,
     /// Cookie prefixes, matched anchored at the start, longest first.
     cookie_prefixes: Option<AhoCorasick>,
     cookie_prefix_ids: Vec<RuleId>,
@@ -185,7 +185,7 @@ pub struct Rules {
     cookie_regex_ids: Vec<RuleId>,
     /// Host suffix -> its allow rule and its rules (longest path prefix first): one probe per
     /// label of the host.
-    hosts: FxHashMap<Box<str>, HostEntry>,
+    hosts: HostTable,
     signatures: Option<AhoCorasick>,
     signature_ids: Vec<RuleId>,
     blockable: CategorySet,
@@ -194,10 +194,57 @@ pub struct Rules {
 }
 
 /// The rules on one host suffix.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct HostEntry {
     allow: Option<RuleId>,
     paths: Vec<(Box<str>, RuleId)>,
+}
+
+/// String -> value, keyed by the string's 64-bit hash: a probe compares integers, and the text
+/// is compared once, on a hit. Thousands of rules then cost what fifty do.
+#[derive(Debug)]
+struct StrTable<T> {
+    by_hash: FxHashMap<u64, u32>,
+    /// (key, value, next entry with the same hash).
+    entries: Vec<(Box<str>, T, Option<u32>)>,
+}
+
+impl<T> Default for StrTable<T> {
+    fn default() -> Self {
+        StrTable {
+            by_hash: FxHashMap::default(),
+            entries: Vec::new(),
+        }
+    }
+}
+
+fn str_hash(s: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(s)
+}
+
+type HostTable = StrTable<HostEntry>;
+
+impl<T> StrTable<T> {
+    fn insert(&mut self, key: &str, value: T) {
+        let Ok(index) = u32::try_from(self.entries.len()) else {
+            return;
+        };
+        let previous = self.by_hash.insert(str_hash(key), index);
+        self.entries.push((key.into(), value, previous));
+    }
+
+    fn get(&self, key: &str) -> Option<&T> {
+        let mut next = self.by_hash.get(&str_hash(key)).copied();
+        while let Some(i) = next {
+            let (stored, value, chained) = self.entries.get(usize::try_from(i).ok()?)?;
+            if **stored == *key {
+                return Some(value);
+            }
+            next = *chained;
+        }
+        None
+    }
 }
 
 /// Builds a [`Rules`] value file by file.
@@ -562,25 +609,33 @@ impl<'c> Compiler<'c> {
                 AhoCorasick::builder()
                     .match_kind(aho_corasick::MatchKind::LeftmostLongest)
                     .start_kind(aho_corasick::StartKind::Anchored)
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                     .build(prefixes.iter().map(|(p, _)| p.as_bytes()))
                     .map_err(|e| internal(format!("cookie prefixes cannot be compiled: {e}")))?,
             )
         };
         let cookie_prefix_ids: Vec<RuleId> = prefixes.iter().map(|(_, id)| **id).collect();
-        let mut cookie_names: FxHashMap<Box<str>, (Option<RuleId>, Option<RuleId>)> =
-            FxHashMap::default();
+        let mut names: FxHashMap<Box<str>, (Option<RuleId>, Option<RuleId>)> = FxHashMap::default();
         for (name, id) in &self.allow_cookies {
-            cookie_names.entry(name.clone()).or_default().0 = Some(*id);
+            names.entry(name.clone()).or_default().0 = Some(*id);
         }
         for (name, id) in &self.cookie_exact {
-            cookie_names.entry(name.clone()).or_default().1 = Some(*id);
+            names.entry(name.clone()).or_default().1 = Some(*id);
         }
-        let mut hosts: FxHashMap<Box<str>, HostEntry> = FxHashMap::default();
+        let mut cookie_names = StrTable::default();
+        for (name, entry) in names {
+            cookie_names.insert(&name, entry);
+        }
+        let mut by_host: FxHashMap<Box<str>, HostEntry> = FxHashMap::default();
         for (host, id) in &self.allow_hosts {
-            hosts.entry(host.clone()).or_default().allow = Some(*id);
+            by_host.entry(host.clone()).or_default().allow = Some(*id);
         }
         for (host, paths) in &self.hosts {
-            hosts.entry(host.clone()).or_default().paths = paths.clone();
+            by_host.entry(host.clone()).or_default().paths = paths.clone();
+        }
+        let mut hosts = HostTable::default();
+        for (host, entry) in by_host {
+            hosts.insert(&host, entry);
         }
 
         let mut blockable = CategorySet::EMPTY;
@@ -1022,6 +1077,20 @@ cookie = "OptanonConsent"
             e.to_string().starts_with("<site overrides>:2:8: host"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn string_tables_chain_equal_hashes() {
+        let mut t = StrTable::default();
+        t.insert("a", 1);
+        t.insert("b", 2);
+        // Force a chain: a second entry under the hash of "a".
+        let i = u32::try_from(t.entries.len()).unwrap();
+        let prev = t.by_hash.insert(str_hash("a"), i);
+        t.entries.push(("zz".into(), 3, prev));
+        assert_eq!(t.get("a"), Some(&1));
+        assert_eq!(t.get("b"), Some(&2));
+        assert_eq!(t.get("c"), None);
     }
 
     #[test]
