@@ -113,19 +113,18 @@ impl Pipeline {
         let Some((page, selectors)) = self.pending.take() else {
             return Ok(());
         };
-        let (encoding, sniff_meta, skip) = match self.sniffed.as_slice() {
-            [0xEF, 0xBB, 0xBF, ..] => (encoding_rs::UTF_8, false, 0),
+        let (encoding, sniff_meta) = match self.sniffed.as_slice() {
+            [0xEF, 0xBB, 0xBF, ..] => (encoding_rs::UTF_8, false),
             [0xFE, 0xFF, ..] | [0xFF, 0xFE, ..] => {
                 return Err(HtmlError::Encoding("UTF-16 (byte order mark)".into()));
             }
             _ => match self.plan.charset {
-                Some(e) => (e, false, 0),
+                Some(e) => (e, false),
                 // HTML's legacy default; it maps every byte, so text put back is exact even when
                 // the page is really UTF-8 without saying so. A <meta charset> switches.
-                None => (encoding_rs::WINDOWS_1252, true, 0),
+                None => (encoding_rs::WINDOWS_1252, true),
             },
         };
-        let _ = skip;
         self.rewriter = Some(Rewriter::new(
             page,
             &selectors,
@@ -136,22 +135,21 @@ impl Pipeline {
         Ok(())
     }
 
-    fn absorb(&mut self, e: HtmlError, raw: &[u8]) -> Result<Vec<u8>, PipelineError> {
+    /// A rewriting failure: an error, or with `fail_open` the unmodified rest of what was fed
+    /// (lol_html flushes it on its way out; a rewriter that never started leaves the sniffed
+    /// bytes), after which everything passes through.
+    fn absorb(&mut self, e: HtmlError) -> Result<Vec<u8>, PipelineError> {
         if !self.plan.limits.fail_open {
             return Err(e.into());
         }
         self.failed_open = Some(e.to_string());
-        let mut out = match &self.rewriter {
+        let out = match &self.rewriter {
             Some(r) => {
                 self.stats = r.stats();
                 r.take_failed_output().to_vec()
             }
-            // The rewriter never started (unsupported charset): everything passes as it came.
-            None => raw.to_vec(),
+            None => std::mem::take(&mut self.sniffed),
         };
-        if self.rewriter.is_none() {
-            out = std::mem::take(&mut self.sniffed);
-        }
         self.rewriter = None;
         self.pending = None;
         Ok(out)
@@ -169,7 +167,7 @@ impl Pipeline {
                 return Ok(Vec::new());
             }
             if let Err(e) = self.start() {
-                return self.absorb(e, &[]);
+                return self.absorb(e);
             }
             input = std::mem::take(&mut self.sniffed);
             input.as_slice()
@@ -181,7 +179,7 @@ impl Pipeline {
         };
         let mut out = match rewriter.write(data) {
             Ok(b) => b.to_vec(),
-            Err(e) => return self.absorb(e, data),
+            Err(e) => return self.absorb(e),
         };
         if end {
             match rewriter.end() {
@@ -190,7 +188,7 @@ impl Pipeline {
                     out.extend_from_slice(&tail);
                 }
                 Err(e) => {
-                    let mut rest = self.absorb(e, &[])?;
+                    let mut rest = self.absorb(e)?;
                     out.append(&mut rest);
                 }
             }
@@ -225,5 +223,96 @@ impl Pipeline {
     /// Ends the body (with an optional last chunk).
     pub fn end(&mut self, input: &[u8]) -> Result<Bytes, PipelineError> {
         self.process(input, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::category::{Categories, Category, CategorySet};
+    use crate::rules::Rules;
+
+    fn page() -> Page {
+        let rules =
+            "[[resource]]\nhost = \"tracker.example\"\ncategory = \"marketing\"\nvendor = \"T\"\n";
+        Page {
+            rules: Arc::new(Rules::compile(&[("r.toml", rules)], &Categories::default()).unwrap()),
+            allowed: CategorySet::only(Category::NECESSARY),
+            site: "example.com".into(),
+            report_only: false,
+            tcf_vendors: None,
+        }
+    }
+
+    fn plan(decode: Option<Coding>, encode: Option<(Coding, u32)>, fail_open: bool) -> Plan {
+        Plan {
+            decode,
+            encode,
+            charset: None,
+            limits: Limits {
+                fail_open,
+                ..Limits::default()
+            },
+            decode_limits: DecodeLimits::default(),
+        }
+    }
+
+    fn run(p: Plan, chunks: &[&[u8]]) -> Result<Vec<u8>, PipelineError> {
+        let mut pipe = Pipeline::new(page(), &Arc::new(Selectors::new().unwrap()), p)?;
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend_from_slice(&pipe.write(c)?);
+        }
+        out.extend_from_slice(&pipe.end(&[])?);
+        Ok(out)
+    }
+
+    const DOC: &[u8] = b"<p>x</p><script src=\"https://tracker.example/t.js\"></script>";
+
+    #[test]
+    fn tiny_first_chunks_are_sniffed_before_rewriting() {
+        let whole = run(plan(None, None, false), &[DOC]).unwrap();
+        let (a, b) = DOC.split_at(1);
+        assert_eq!(run(plan(None, None, false), &[a, b]).unwrap(), whole);
+        assert!(String::from_utf8_lossy(&whole).contains("data-consent-src"));
+    }
+
+    #[test]
+    fn utf16_fails_closed_or_passes_untouched_when_fail_open() {
+        let utf16 = b"\xFF\xFE<\x00p\x00>\x00";
+        assert!(run(plan(None, None, false), &[utf16]).is_err());
+        assert_eq!(
+            run(plan(None, None, true), &[&utf16[..1], &utf16[1..]]).unwrap(),
+            utf16
+        );
+    }
+
+    #[test]
+    fn compressed_in_compressed_out() {
+        let mut e = Encoder::new(Coding::Gzip, 6).unwrap();
+        let mut gz = e.write(DOC).unwrap();
+        gz.extend(e.finish().unwrap());
+        let out = run(
+            plan(Some(Coding::Gzip), Some((Coding::Brotli, 1)), false),
+            &[&gz[..5], &gz[5..]],
+        )
+        .unwrap();
+        let mut d = Decoder::new(Coding::Brotli, DecodeLimits::default()).unwrap();
+        let mut html = d.write(&out).unwrap();
+        html.extend(d.finish().unwrap());
+        assert_eq!(html, run(plan(None, None, false), &[DOC]).unwrap());
+    }
+
+    #[test]
+    fn meta_charset_switches_from_the_legacy_default() {
+        // UTF-8 text without a header charset, declared by <meta>: the neutralized script keeps
+        // its neighbours' bytes.
+        let doc = "<meta charset=\"utf-8\"><p>héllo €</p><script src=\"https://tracker.example/t.js\"></script>".as_bytes();
+        let out = run(plan(None, None, false), &[doc]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("<p>héllo €</p>") && text.contains("data-consent-src"),
+            "{text}"
+        );
     }
 }
