@@ -457,3 +457,83 @@ fn jurisdiction_and_gpc_change_scripts_and_cookies_for_the_same_visitor() {
         1.0
     );
 }
+
+#[test]
+fn the_consent_endpoint_records_choices_without_javascript() {
+    use common::request_with_body;
+    let origin = origin();
+    let proxy = start(&origin, SITE);
+    let r = proxy.get("/.consent-gate/consent", &[]);
+    assert_eq!(r.status, 200);
+    let state: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    assert_eq!(state["categories"]["analytics"], "denied");
+    assert_eq!(state["jurisdiction"], "opt-in");
+
+    // A plain HTML form post: cookie set, redirect back to a same-site path only.
+    let form = "analytics=1&return=%2Fproducts%3Fid%3D7";
+    let form_type = ("Content-Type", "application/x-www-form-urlencoded");
+    let r = request_with_body(
+        proxy.addr,
+        "POST",
+        "/.consent-gate/consent",
+        &[form_type],
+        form.as_bytes(),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/products?id=7"));
+    let set = r.header("set-cookie").unwrap().to_owned();
+    assert!(
+        set.starts_with("consent_gate=v1.functional:0.analytics:1.marketing:0; Path=/"),
+        "{set}"
+    );
+    let r = request_with_body(
+        proxy.addr,
+        "POST",
+        "/.consent-gate/consent",
+        &[form_type],
+        b"accept=all&return=https%3A%2F%2Fevil.example%2F",
+    );
+    assert_eq!(r.header("location"), Some("/"), "never an open redirect");
+
+    // The cookie it set is honoured.
+    let cookie = set.split(';').next().unwrap();
+    let r = proxy.get("/", &[("Cookie", cookie)]);
+    assert_eq!(r.cookies_set(), ["_ga", "sid"]);
+    let r = proxy.get("/.consent-gate/consent", &[("Cookie", cookie)]);
+    assert!(
+        r.text().contains("\"analytics\":\"allowed\""),
+        "{}",
+        r.text()
+    );
+
+    // A script gets JSON instead of a redirect; oversized forms are refused.
+    let r = request_with_body(
+        proxy.addr,
+        "POST",
+        "/.consent-gate/consent",
+        &[form_type, ("Accept", "application/json")],
+        b"reject=all",
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("\"saved\":true"));
+    let big = vec![b'a'; 20_000];
+    assert_eq!(
+        request_with_body(
+            proxy.addr,
+            "POST",
+            "/.consent-gate/consent",
+            &[form_type],
+            &big
+        )
+        .status,
+        413
+    );
+    assert_eq!(proxy.get("/.consent-gate/other", &[]).status, 404);
+    assert!(
+        origin
+            .requests()
+            .iter()
+            .all(|r| !r.path.starts_with("/.consent-gate/")),
+        "the endpoint never reaches the origin"
+    );
+}

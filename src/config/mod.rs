@@ -148,6 +148,8 @@ pub struct Config {
     pub compression: Compression,
     /// Log one line per action (stripped cookie, neutralized element) with its rule.
     pub audit_log: bool,
+    /// Path prefix of the consent endpoint (`None`: disabled).
+    pub consent_endpoint: Option<String>,
 }
 
 struct Ctx<'a> {
@@ -543,6 +545,19 @@ impl Config {
                 level: file.html.compression_level,
             },
             audit_log: file.logging.audit,
+            consent_endpoint: {
+                let e = file.consent.endpoint.trim();
+                if e.is_empty() {
+                    None
+                } else if !e.starts_with('/') || !e.ends_with('/') {
+                    return cx.err(
+                        0..0,
+                        format!("[consent] endpoint {e:?} must start and end with '/'"),
+                    );
+                } else {
+                    Some(e.to_owned())
+                }
+            },
         })
     }
 

@@ -148,6 +148,8 @@ pub struct Consent {
     pub categories: Vec<Spanned<String>>,
     #[serde(default = "default_own_cookie")]
     pub cookie: String,
+    #[serde(default = "default_endpoint")]
+    pub endpoint: String,
     #[serde(default)]
     pub onetrust: OneTrust,
     #[serde(default)]
@@ -297,6 +299,7 @@ impl Default for Consent {
             max_cookie_bytes: default_max_cookie_bytes(),
             categories: Vec::new(),
             cookie: default_own_cookie(),
+            endpoint: default_endpoint(),
             onetrust: OneTrust::default(),
             cookiebot: Cookiebot::default(),
             tcf: Tcf::default(),
@@ -326,6 +329,9 @@ fn default_sources() -> Vec<Spanned<String>> {
 }
 fn default_max_cookie_bytes() -> usize {
     4096
+}
+fn default_endpoint() -> String {
+    "/.consent-gate/".into()
 }
 fn default_own_cookie() -> String {
     crate::consent::own::DEFAULT_COOKIE.into()

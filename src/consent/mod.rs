@@ -7,6 +7,7 @@
 
 pub mod bits;
 pub mod cookiebot;
+pub mod endpoint;
 pub mod onetrust;
 pub mod own;
 pub mod tcf;

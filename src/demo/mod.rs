@@ -11,7 +11,7 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use pingora::services::listening::Service;
 
-use crate::category::{Categories, CategorySet};
+use crate::category::Categories;
 use crate::config::Config;
 use crate::consent::own;
 use crate::engine::Engine;
@@ -43,7 +43,8 @@ fn consent_form() -> String {
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Your consent</title></head><body>
 <h1>Cookie consent</h1>
-<form method="post" action="/consent">
+<form method="post" action="/.consent-gate/consent">
+<input type="hidden" name="return" value="/">
 <fieldset><legend>Allow these categories</legend>
 <label><input type="checkbox" name="functional" value="1"> Functional</label><br>
 <label><input type="checkbox" name="analytics" value="1"> Analytics</label><br>
@@ -51,8 +52,10 @@ fn consent_form() -> String {
 </fieldset>
 <button type="submit">Save</button>
 </form>
-<p>This form sets consent-gate's own cookie (<code>{}</code>). consent-gate also reads OneTrust's
-<code>OptanonConsent</code> and Cookiebot's <code>CookieConsent</code>.</p>
+<p>This form posts to consent-gate's consent endpoint, which sets its own cookie
+(<code>{}</code>) and sends you back; the page behind it never sees the form. consent-gate also
+reads OneTrust's <code>OptanonConsent</code>, Cookiebot's <code>CookieConsent</code>, IAB TCF and
+GPP strings, Klaro and cookieconsent.</p>
 <p><a href="/">Back to the page</a></p></body></html>"#,
         own::DEFAULT_COOKIE
     )
@@ -76,8 +79,7 @@ fn response(
 
 impl Origin {
     /// Answers one request of the demo site.
-    pub fn handle(method: &http::Method, path: &str, form: &str) -> Response<Vec<u8>> {
-        let categories = Categories::default();
+    pub fn handle(method: &http::Method, path: &str) -> Response<Vec<u8>> {
         match (method.as_str(), path) {
             ("GET" | "HEAD", "/") => response(
                 StatusCode::OK,
@@ -92,25 +94,6 @@ impl Origin {
             ),
             ("GET" | "HEAD", "/consent") => {
                 response(StatusCode::OK, "text/html; charset=utf-8", &[], consent_form().into_bytes())
-            }
-            ("POST", "/consent") => {
-                let mut granted = CategorySet::EMPTY;
-                for (c, name) in categories.iter() {
-                    if form.split('&').any(|kv| kv == format!("{name}=1")) {
-                        granted.insert(c);
-                    }
-                }
-                let cookie = format!(
-                    "{}={}; Path=/; Max-Age=15552000; SameSite=Lax",
-                    own::DEFAULT_COOKIE,
-                    own::format(granted, &categories)
-                );
-                response(
-                    StatusCode::SEE_OTHER,
-                    "text/plain; charset=utf-8",
-                    &[("set-cookie", cookie), ("location", "/".into())],
-                    b"saved\n".to_vec(),
-                )
             }
             ("GET" | "HEAD", "/static/site.js") => response(
                 StatusCode::OK,
@@ -134,14 +117,7 @@ impl ServeHttp for Origin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let method = session.req_header().method.clone();
         let path = session.req_header().uri.path().to_owned();
-        let mut form = Vec::new();
-        while let Ok(Some(chunk)) = session.read_request_body().await {
-            if form.len() + chunk.len() > 4096 {
-                return response(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", &[], Vec::new());
-            }
-            form.extend_from_slice(&chunk);
-        }
-        Origin::handle(&method, &path, &String::from_utf8_lossy(&form))
+        Origin::handle(&method, &path)
     }
 }
 
@@ -186,7 +162,7 @@ pub fn prepare(
         "consent-gate demo\n\
          \n  open  http://{listen}/          the demo site through consent-gate (no consent yet: trackers are inert)\n\
          \x20 open  http://{origin_addr}/     the same site straight from its origin, untouched\n\
-         \x20 open  http://{listen}/consent   choose your consent (sets consent-gate's own cookie)\n\
+         \x20 open  http://{listen}/consent   choose your consent (consent-gate's consent endpoint)\n\
          \x20 open  http://{admin}/metrics    Prometheus metrics\n\
          \nor from a shell:\n\
          \x20 curl -si http://{listen}/                                            # no consent\n\

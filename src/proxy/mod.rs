@@ -131,6 +131,28 @@ fn mode_label(mode: Mode) -> &'static str {
     }
 }
 
+/// Most bytes read from a consent form.
+const MAX_FORM_BYTES: usize = 8 * 1024;
+
+async fn respond_with(
+    session: &mut Session,
+    status: u16,
+    headers: &[(&'static str, String)],
+    body: Vec<u8>,
+) -> Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(headers.len() + 2))?;
+    for (k, v) in headers {
+        resp.append_header(*k, v.as_str())?;
+    }
+    resp.insert_header(header::CONTENT_LENGTH, body.len().to_string())?;
+    resp.insert_header(header::CACHE_CONTROL, "no-store")?;
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::from(body)), true)
+        .await?;
+    Ok(())
+}
+
 async fn respond(session: &mut Session, status: u16, body: &'static str) -> Result<()> {
     let mut resp = ResponseHeader::build(status, Some(3))?;
     resp.insert_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
@@ -250,6 +272,74 @@ impl ConsentGate {
             }
         }
         Ok(())
+    }
+
+    /// Answers the consent endpoint: `GET consent` (state as JSON), `POST consent` (set the own
+    /// cookie; redirect back for a form, JSON for a script).
+    async fn consent_endpoint(
+        &self,
+        session: &mut Session,
+        rest: &str,
+        consent: &Consent,
+    ) -> Result<()> {
+        use crate::consent::endpoint;
+        let categories = &self.engine.config.policy.categories;
+        let json = "application/json";
+        match (session.req_header().method.as_str(), rest) {
+            ("GET" | "HEAD", "consent") => {
+                let body = endpoint::state_json(consent, categories).into_bytes();
+                respond_with(session, 200, &[("content-type", json.into())], body).await
+            }
+            ("POST", "consent") => {
+                let mut form = Vec::new();
+                while let Some(chunk) = session.read_request_body().await? {
+                    if form.len() + chunk.len() > MAX_FORM_BYTES {
+                        return respond(session, 413, "consent-gate: consent form too large\n")
+                            .await;
+                    }
+                    form.extend_from_slice(&chunk);
+                }
+                let choice = endpoint::parse_form(&String::from_utf8_lossy(&form), categories);
+                let secure = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+                let cookie = endpoint::cookie(
+                    &self.engine.config.policy.own_cookie,
+                    &choice,
+                    categories,
+                    secure,
+                );
+                let wants_json = session
+                    .req_header()
+                    .headers
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|a| a.contains(json));
+                if wants_json {
+                    let granted = categories.join(choice.granted, ",");
+                    let body = serde_json::json!({ "saved": true, "granted": granted }).to_string();
+                    respond_with(
+                        session,
+                        200,
+                        &[("set-cookie", cookie), ("content-type", json.into())],
+                        body.into_bytes(),
+                    )
+                    .await
+                } else {
+                    respond_with(
+                        session,
+                        303,
+                        &[
+                            ("set-cookie", cookie),
+                            ("location", choice.return_to),
+                            ("content-type", "text/plain".into()),
+                        ],
+                        b"consent saved\n".to_vec(),
+                    )
+                    .await
+                }
+            }
+            (_, "consent") => respond(session, 405, "consent-gate: use GET or POST\n").await,
+            _ => respond(session, 404, "consent-gate: unknown consent endpoint\n").await,
+        }
     }
 
     /// Whether consent denies a category that resource or signature rules can block: only then
@@ -572,6 +662,13 @@ impl ProxyHttp for ConsentGate {
                 .inc();
         }
 
+        if let Some(prefix) = &config.consent_endpoint
+            && let Some(rest) = req.uri.path().strip_prefix(prefix.as_str())
+        {
+            let rest = rest.to_owned();
+            self.consent_endpoint(session, &rest, &consent).await?;
+            return Ok(true);
+        }
         let filtered =
             cookies::filter_request(&jar, &rules, policy, site.unknown_cookies, &consent);
         let action = if site.mode == Mode::Enforce && site.strip_request_cookies {
