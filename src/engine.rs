@@ -142,6 +142,9 @@ impl Engine {
                         .with_label_values(&[s, c, action]);
                 }
                 m.withdrawals.with_label_values(&[s, c]);
+                for action in ["blocked", "would_block"] {
+                    m.paths_blocked.with_label_values(&[s, c, action]);
+                }
                 for kind in Kind::ALL {
                     for action in ["neutralized", "would_neutralize"] {
                         m.elements_neutralized
@@ -252,6 +255,7 @@ impl Engine {
         m.rules_loaded_timestamp.set(loaded);
         let c = rules.counts();
         for (kind, n) in [
+            ("path", c.paths),
             ("cookie", c.cookies),
             ("resource", c.resources),
             ("signature", c.signatures),

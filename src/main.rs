@@ -124,24 +124,26 @@ fn check(config: Option<PathBuf>, rule_files: Vec<PathBuf>) -> anyhow::Result<St
         let rules = Rules::load(&files, &config.policy.categories)?;
         let c = rules.counts();
         Ok(format!(
-            "{}: OK: {} site(s), {} rule file(s): {} cookie, {} resource, {} signature, {} allow rules",
+            "{}: OK: {} site(s), {} rule file(s): {} cookie, {} resource, {} signature, {} path, {} allow rules",
             path.display(),
             config.sites.len(),
             rules.files().len(),
             c.cookies,
             c.resources,
             c.signatures,
+            c.paths,
             c.allows
         ))
     } else {
         let rules = Rules::load(&rule_files, &Default::default())?;
         let c = rules.counts();
         Ok(format!(
-            "OK: {} rule file(s): {} cookie, {} resource, {} signature, {} allow rules",
+            "OK: {} rule file(s): {} cookie, {} resource, {} signature, {} path, {} allow rules",
             rules.files().len(),
             c.cookies,
             c.resources,
             c.signatures,
+            c.paths,
             c.allows
         ))
     }
@@ -168,12 +170,13 @@ fn generate_rules(data: &std::path::Path, out: &std::path::Path) -> anyhow::Resu
     )?;
     let c = rules.counts();
     Ok(format!(
-        "wrote {} and {}: {} cookie, {} resource, {} signature, {} allow rules in the default set",
+        "wrote {} and {}: {} cookie, {} resource, {} signature, {} path, {} allow rules in the default set",
         cookie_path.display(),
         tracker_path.display(),
         c.cookies,
         c.resources,
         c.signatures,
+        c.paths,
         c.allows
     ))
 }

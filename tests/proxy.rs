@@ -537,3 +537,45 @@ fn the_consent_endpoint_records_choices_without_javascript() {
         "the endpoint never reaches the origin"
     );
 }
+
+#[test]
+fn first_party_collectors_get_204_without_consent() {
+    let origin = origin();
+    let proxy = start(&origin, SITE);
+    let r = proxy.get("/matomo.php?idsite=1&rec=1", &[]);
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("content-length"), None);
+    assert!(
+        origin.requests().is_empty(),
+        "the collector must not be reached"
+    );
+    assert_eq!(
+        proxy.metric(
+            "consent_gate_paths_blocked_total",
+            &[("category", "analytics"), ("action", "blocked")]
+        ),
+        1.0
+    );
+    let r = proxy.get(
+        "/matomo.php?idsite=1&rec=1",
+        &[("Cookie", "consent_gate=v1.analytics:1")],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(origin.last_request().path, "/matomo.php?idsite=1&rec=1");
+    // Report-only: counted, not blocked.
+    let origin2 = origin_for_report();
+    let site = SITE.replace("upstreams", "mode = \"report-only\"\nupstreams");
+    let report = start(&origin2, &site);
+    assert_eq!(report.get("/piwik.php", &[]).status, 200);
+    assert_eq!(
+        report.metric(
+            "consent_gate_paths_blocked_total",
+            &[("action", "would_block")]
+        ),
+        1.0
+    );
+}
+
+fn origin_for_report() -> Origin {
+    origin()
+}

@@ -19,6 +19,9 @@ pub struct Metrics {
     pub consent_parse_failures: IntCounterVec,
     /// Set-Cookie lines by site, category and action (kept, stripped, would_strip).
     pub set_cookie: IntCounterVec,
+    /// First-party tracking endpoints answered 204 without reaching the origin, by site,
+    /// category and action (blocked, would_block).
+    pub paths_blocked: IntCounterVec,
     /// Request cookies removed before the origin, by site, category and action.
     pub request_cookies_stripped: IntCounterVec,
     /// Expiring Set-Cookie lines added for withdrawn consent, by site and category.
@@ -136,6 +139,12 @@ impl Metrics {
                 &r,
                 "consent_gate_request_cookies_stripped_total",
                 "Request cookies removed before reaching the origin",
+                &["site", "category", "action"],
+            )?,
+            paths_blocked: counter(
+                &r,
+                "consent_gate_paths_blocked_total",
+                "First-party tracking endpoints answered 204 without reaching the origin",
                 &["site", "category", "action"],
             )?,
             withdrawals: counter(

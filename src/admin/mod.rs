@@ -91,6 +91,7 @@ impl Admin {
                 "rules": f.rules,
             })).collect::<Vec<_>>(),
             "counts": {
+                "path": c.paths,
                 "cookie": c.cookies,
                 "resource": c.resources,
                 "signature": c.signatures,

@@ -144,12 +144,17 @@ async fn respond_with(
     for (k, v) in headers {
         resp.append_header(*k, v.as_str())?;
     }
-    resp.insert_header(header::CONTENT_LENGTH, body.len().to_string())?;
+    if status != 204 {
+        resp.insert_header(header::CONTENT_LENGTH, body.len().to_string())?;
+    }
     resp.insert_header(header::CACHE_CONTROL, "no-store")?;
-    session.write_response_header(Box::new(resp), false).await?;
-    session
-        .write_response_body(Some(Bytes::from(body)), true)
-        .await?;
+    let empty = body.is_empty();
+    session.write_response_header(Box::new(resp), empty).await?;
+    if !empty {
+        session
+            .write_response_body(Some(Bytes::from(body)), true)
+            .await?;
+    }
     Ok(())
 }
 
@@ -668,6 +673,23 @@ impl ProxyHttp for ConsentGate {
             let rest = rest.to_owned();
             self.consent_endpoint(session, &rest, &consent).await?;
             return Ok(true);
+        }
+        if let Some(rule) = rules.request_path(req.uri.path())
+            && !consent.allows_rule(rule)
+        {
+            let category = self.category_label(Some(rule.category));
+            let enforce = site.mode == Mode::Enforce;
+            let action = if enforce { "blocked" } else { "would_block" };
+            m.paths_blocked
+                .with_label_values(&[&site.name, category, action])
+                .inc();
+            if config.audit_log {
+                tracing::info!(target: "audit", site = %site.name, action, category, path = %req.uri.path(), rule = %rules.origin(rule));
+            }
+            if enforce {
+                respond_with(session, 204, &[], Vec::new()).await?;
+                return Ok(true);
+            }
         }
         let filtered =
             cookies::filter_request(&jar, &rules, policy, site.unknown_cookies, &consent);

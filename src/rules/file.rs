@@ -20,6 +20,21 @@ pub struct RulesFile {
     /// Hosts and cookies that are never blocked.
     #[serde(default)]
     pub allow: Vec<Spanned<AllowRule>>,
+    /// First-party tracking endpoints, answered 204 without consent.
+    #[serde(default)]
+    pub path: Vec<Spanned<PathRule>>,
+}
+
+/// `[[path]]`: a request path prefix on the site itself (a self-hosted collector).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathRule {
+    /// Path prefix, starting with `/`.
+    pub prefix: Spanned<String>,
+    /// Category of what the endpoint collects.
+    pub category: Spanned<String>,
+    /// Whose collector it is.
+    pub vendor: String,
 }
 
 /// `[[cookie]]`: exactly one of `name`, `prefix`, `regex`.

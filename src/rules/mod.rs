@@ -40,6 +40,8 @@ pub enum RuleKind {
     AllowHost,
     /// `[[allow]] cookie = ...`
     AllowCookie,
+    /// `[[path]]`
+    Path,
 }
 
 /// One compiled rule, with where it came from.
@@ -94,6 +96,8 @@ impl<'r> Verdict<'r> {
 /// Counts of rules by kind, for `/rules` and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RuleCounts {
+    /// First-party path rules.
+    pub paths: usize,
     /// Cookie rules (exact, prefix, regex).
     pub cookies: usize,
     /// Resource rules.
@@ -188,6 +192,8 @@ pub struct Rules {
     hosts: HostTable,
     signatures: Option<AhoCorasick>,
     signature_ids: Vec<RuleId>,
+    /// First-party path prefixes, longest first.
+    paths: Vec<(Box<str>, RuleId)>,
     blockable: CategorySet,
     counts: RuleCounts,
     loaded_at: SystemTime,
@@ -260,6 +266,7 @@ struct Compiler<'c> {
     allow_hosts: HashMap<Box<str>, RuleId>,
     allow_cookies: HashMap<Box<str>, RuleId>,
     disabled: std::collections::HashSet<String>,
+    paths: Vec<(String, RuleId)>,
 }
 
 /// Where a rule being compiled sits, for error messages.
@@ -326,6 +333,7 @@ impl<'c> Compiler<'c> {
             allow_hosts: HashMap::new(),
             allow_cookies: HashMap::new(),
             disabled: std::collections::HashSet::new(),
+            paths: Vec::new(),
         }
     }
 
@@ -512,6 +520,35 @@ impl<'c> Compiler<'c> {
             self.signatures.push((text_pattern.clone(), id));
         }
 
+        for rule in &parsed.path {
+            let r = rule.get_ref();
+            let category = self.category(&site, &r.category)?;
+            let prefix = r.prefix.get_ref();
+            if !prefix.starts_with('/') || prefix.len() < 2 {
+                return site.invalid(
+                    r.prefix.span(),
+                    format!(
+                        "path prefix {prefix:?} must start with '/' and name more than the root"
+                    ),
+                );
+            }
+            if self.disabled.contains(prefix) {
+                continue;
+            }
+            check_dup(format!("path {prefix:?}"), r.prefix.span())?;
+            let id = self.push(RuleInfo {
+                kind: RuleKind::Path,
+                pattern: prefix.as_str().into(),
+                category,
+                vendor: r.vendor.as_str().into(),
+                file,
+                line: site.line(rule.span()),
+                tcf_vendor: None,
+            });
+            self.paths.retain(|(p, _)| p != prefix);
+            self.paths.push((prefix.clone(), id));
+        }
+
         for rule in &parsed.allow {
             let r = rule.get_ref();
             let (kind, pattern) = match (&r.host, &r.cookie) {
@@ -653,7 +690,14 @@ impl<'c> Compiler<'c> {
         }
         blockable.remove(Category::NECESSARY);
 
+        let mut paths: Vec<(Box<str>, RuleId)> = self
+            .paths
+            .iter()
+            .map(|(p, id)| (p.as_str().into(), *id))
+            .collect();
+        paths.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
         let counts = RuleCounts {
+            paths: paths.len(),
             cookies: self.cookie_exact.len() + self.cookie_prefix.len() + regexes.len(),
             resources: self.hosts.values().map(Vec::len).sum(),
             signatures: self.signatures.len(),
@@ -671,6 +715,7 @@ impl<'c> Compiler<'c> {
             hosts,
             signature_ids: self.signatures.into_iter().map(|(_, id)| id).collect(),
             signatures,
+            paths,
             blockable,
             counts,
             loaded_at: SystemTime::now(),
@@ -825,6 +870,14 @@ impl Rules {
         found.map_or(Verdict::Unknown, Verdict::Classified)
     }
 
+    /// The path rule covering a request path on the site itself, if any (longest prefix).
+    pub fn request_path(&self, path: &str) -> Option<&RuleInfo> {
+        self.paths
+            .iter()
+            .find(|(prefix, _)| path.starts_with(&**prefix))
+            .and_then(|(_, id)| self.info(*id))
+    }
+
     /// The first signature found in an inline script, if any.
     pub fn signature(&self, script: &str) -> Option<&RuleInfo> {
         let ac = self.signatures.as_ref()?;
@@ -973,6 +1026,7 @@ cookie = "OptanonConsent"
         assert_eq!(
             r.counts(),
             RuleCounts {
+                paths: 0,
                 cookies: 4,
                 resources: 3,
                 signatures: 1,
