@@ -65,6 +65,7 @@ fn small(full: &Rules) -> Rules {
             RuleKind::CookieRegex => ("cookie", "regex", r.pattern.to_string()),
             RuleKind::AllowCookie => ("allow", "cookie", r.pattern.to_string()),
             RuleKind::AllowHost => ("allow", "host", r.pattern.to_string()),
+            RuleKind::Path => ("path", "prefix", r.pattern.to_string()),
             RuleKind::Resource | RuleKind::Signature => (
                 "resource",
                 "host",
