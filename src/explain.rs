@@ -11,24 +11,32 @@ use crate::engine::Engine;
 use crate::html::{self, Page};
 use crate::rules::{RuleInfo, Rules, Verdict};
 
-/// What to explain.
-#[derive(Debug, Clone, Default)]
+/// What to explain (also the `consent-gate explain` arguments).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Query {
-    /// The page URL (its host picks the site and defines first party).
+    /// The page URL, e.g. https://www.example.com/products (its host picks the site and defines
+    /// first party).
     pub url: String,
-    /// The request's `Cookie` header.
+    /// The request's Cookie header (consent cookies included).
+    #[arg(long)]
     pub cookie: Option<String>,
-    /// Whether `Sec-GPC: 1` is sent.
+    /// Send Sec-GPC: 1.
+    #[arg(long)]
     pub gpc: bool,
-    /// Country header value.
+    /// Value of the country header (e.g. US).
+    #[arg(long)]
     pub country: Option<String>,
-    /// Region header value.
+    /// Value of the region header (e.g. CA).
+    #[arg(long)]
     pub region: Option<String>,
-    /// Response `Set-Cookie` values.
+    /// A response Set-Cookie value (repeatable).
+    #[arg(long = "set-cookie")]
     pub set_cookies: Vec<String>,
-    /// Resource URLs (scripts, frames, pixels) to classify.
+    /// A script, frame or pixel URL on the page (repeatable).
+    #[arg(long = "resource")]
     pub resources: Vec<String>,
-    /// An HTML snippet or page to rewrite.
+    /// An HTML snippet or page to rewrite (the command reads it from `--html FILE`).
+    #[arg(skip)]
     pub html: Option<String>,
 }
 

@@ -60,29 +60,11 @@ enum Command {
         /// Config file (default: a default site with the built-in default rules).
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// The page URL, e.g. https://www.example.com/products.
-        url: String,
-        /// The request's Cookie header (consent cookies included).
-        #[arg(long)]
-        cookie: Option<String>,
-        /// Send Sec-GPC: 1.
-        #[arg(long)]
-        gpc: bool,
-        /// Value of the country header (e.g. US).
-        #[arg(long)]
-        country: Option<String>,
-        /// Value of the region header (e.g. CA).
-        #[arg(long)]
-        region: Option<String>,
-        /// A response Set-Cookie value (repeatable).
-        #[arg(long = "set-cookie")]
-        set_cookies: Vec<String>,
-        /// A script, frame or pixel URL on the page (repeatable).
-        #[arg(long = "resource")]
-        resources: Vec<String>,
         /// An HTML file to rewrite ("-" for standard input).
         #[arg(long)]
         html: Option<PathBuf>,
+        #[command(flatten)]
+        query: consent_gate::explain::Query,
     },
     /// Regenerate the default rule files from the third-party data in `data/`.
     GenerateRules {
@@ -226,36 +208,20 @@ fn main() -> ExitCode {
         }
         Command::Explain {
             config,
-            url,
-            cookie,
-            gpc,
-            country,
-            region,
-            set_cookies,
-            resources,
             html,
+            mut query,
         } => {
             let result = (|| -> anyhow::Result<String> {
                 let engine = match config {
                     Some(path) => Engine::new(Config::load(&path)?)?,
                     None => consent_gate::demo::explain_engine()?,
                 };
-                let html = match html {
+                query.html = match html {
                     None => None,
                     Some(p) if p.as_os_str() == "-" => {
                         Some(std::io::read_to_string(std::io::stdin())?)
                     }
                     Some(p) => Some(std::fs::read_to_string(p)?),
-                };
-                let query = consent_gate::explain::Query {
-                    url,
-                    cookie,
-                    gpc,
-                    country,
-                    region,
-                    set_cookies,
-                    resources,
-                    html,
                 };
                 Ok(consent_gate::explain::explain(&engine, &query))
             })();
