@@ -72,8 +72,6 @@ pub struct Ctx {
     withdrawal_lines: usize,
     /// In a mutex only because Pingora needs the context to be `Sync`; never contended.
     pipeline: Option<std::sync::Mutex<Pipeline>>,
-    /// Report-only: the pipeline observes, the original bytes go out.
-    observe_only: bool,
     /// Neutralizations outside the body (the `Link` header).
     header_stats: html::Stats,
     rewrite_time: Duration,
@@ -533,7 +531,6 @@ impl ConsentGate {
             Err(e) => return self.refuse(ctx, e.reason(), e.to_string()),
         };
         ctx.pipeline = Some(std::sync::Mutex::new(pipeline));
-        ctx.observe_only = report_only;
         if report_only {
             return Ok(());
         }
@@ -820,6 +817,8 @@ impl ProxyHttp for ConsentGate {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
+        // Report-only: the pipeline observes and counts; the original bytes go out.
+        let observe_only = ctx.mode == Some(Mode::ReportOnly);
         let Some(pipeline) = ctx.pipeline.as_mut() else {
             return Ok(None);
         };
@@ -847,7 +846,7 @@ impl ProxyHttp for ConsentGate {
         }
         match result {
             Ok(out) => {
-                if !ctx.observe_only {
+                if !observe_only {
                     *body = Some(out);
                 }
                 if end_of_stream {
@@ -861,7 +860,7 @@ impl ProxyHttp for ConsentGate {
                     .inc();
                 tracing::error!(site = %site, error = %e, "HTML pipeline failed");
                 ctx.rewrite_failed = Some(e.reason());
-                if ctx.observe_only {
+                if observe_only {
                     ctx.pipeline = None;
                     return Ok(None);
                 }
