@@ -181,31 +181,27 @@ fn finish(result: anyhow::Result<String>, newline: bool) -> ExitCode {
     }
 }
 
+/// Runs a prepared server until it is told to stop, or reports why it could not be prepared.
+fn serve(prepared: anyhow::Result<pingora::server::Server>) -> ExitCode {
+    match prepared {
+        Ok(server) => server.run_forever(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
         Command::Check { config, rules } => finish(check(config, rules), true),
-        Command::Run { config, upgrade } => {
-            let engine = match Config::load(&config)
-                .map_err(anyhow::Error::from)
-                .and_then(|c| Ok(Engine::new(c)?))
-            {
-                Ok(e) => Arc::new(e),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
+        Command::Run { config, upgrade } => serve((|| {
+            let engine = Arc::new(Engine::new(Config::load(&config)?)?);
             tracing::info!(config = %config.display(), "starting consent-gate");
-            match server::build(engine, RunOptions { upgrade }) {
-                Ok(server) => server.run_forever(),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+            Ok(server::build(engine, RunOptions { upgrade })?)
+        })()),
         Command::Explain {
             config,
             html,
@@ -228,24 +224,12 @@ fn main() -> ExitCode {
             finish(result, false)
         }
         Command::GenerateRules { data, out } => finish(generate_rules(&data, &out), true),
-        Command::Demo { listen, admin } => match consent_gate::demo::prepare(listen, admin) {
-            Ok((engine, banner, origin)) => {
-                println!("{banner}");
-                match server::build(engine, RunOptions::default()) {
-                    Ok(mut server) => {
-                        server.add_service(origin);
-                        server.run_forever()
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::FAILURE
-                    }
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Demo { listen, admin } => serve((|| {
+            let (engine, banner, origin) = consent_gate::demo::prepare(listen, admin)?;
+            let mut server = server::build(engine, RunOptions::default())?;
+            server.add_service(origin);
+            println!("{banner}");
+            Ok(server)
+        })()),
     }
 }
