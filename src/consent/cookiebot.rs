@@ -109,13 +109,7 @@ fn object_literal(text: &str) -> Option<Vec<(&str, &str)>> {
 mod tests {
     use super::*;
     use crate::category::CategorySet;
-
-    fn signal(o: Outcome) -> Signal {
-        match o {
-            Outcome::Decided(s) => s,
-            other => panic!("expected a decision, got {other:?}"),
-        }
-    }
+    use crate::consent::decided as signal;
 
     #[test]
     fn real_value_statistics_only() {

@@ -515,6 +515,15 @@ impl Policy {
     }
 }
 
+/// The decision of an outcome that must have one (parser tests).
+#[cfg(test)]
+pub(crate) fn decided(o: Outcome) -> Signal {
+    match o {
+        Outcome::Decided(s) => s,
+        other => panic!("expected a decision, got {other:?}"),
+    }
+}
+
 /// Whether a set of `Sec-GPC` field values means "GPC on": at least one is exactly `1`.
 pub fn gpc_enabled<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> bool {
     values.into_iter().any(|v| v == b"1")

@@ -40,6 +40,7 @@ pub fn parse(value: &str, groups: &HashMap<String, Category>) -> Outcome {
 mod tests {
     use super::*;
     use crate::category::CategorySet;
+    use crate::consent::decided as signal;
 
     fn default_groups() -> HashMap<String, Category> {
         [
@@ -52,13 +53,6 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
-    }
-
-    fn signal(o: Outcome) -> Signal {
-        match o {
-            Outcome::Decided(s) => s,
-            other => panic!("expected a decision, got {other:?}"),
-        }
     }
 
     #[test]

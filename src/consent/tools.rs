@@ -110,13 +110,7 @@ pub fn default_cc_categories() -> HashMap<String, Category> {
 mod tests {
     use super::*;
     use crate::category::CategorySet;
-
-    fn signal(o: Outcome) -> Signal {
-        match o {
-            Outcome::Decided(s) => s,
-            other => panic!("expected a decision, got {other:?}"),
-        }
-    }
+    use crate::consent::decided as signal;
 
     #[test]
     fn klaro_values_as_klaro_writes_them() {
