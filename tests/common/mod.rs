@@ -391,39 +391,12 @@ impl Proxy {
     /// origin address) and the given rule files, then waits until it serves.
     pub fn start(origin: SocketAddr, sites: &str, extra: &str, rules: &[(&str, &str)]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
-        let addr = free_addr();
-        let admin = free_addr();
-        let mut files = Vec::new();
         for (name, text) in rules {
             std::fs::write(dir.path().join(name), text).unwrap();
-            files.push(format!("{name:?}"));
         }
-        let config = format!(
-            "[server]\nlisten = [\"{addr}\"]\nthreads = 2\ngrace_period_seconds = 0\ngraceful_shutdown_timeout_seconds = 1\npid_file = \"{pid}\"\nupgrade_sock = \"{sock}\"\n\n[admin]\nlisten = \"{admin}\"\n\n[rules]\nfiles = [{files}]\n\n{extra}\n\n{sites}\n",
-            pid = dir.path().join("pid").display(),
-            sock = dir.path().join("upgrade.sock").display(),
-            files = files.join(", "),
-            sites = sites.replace("{origin}", &origin.to_string()),
-        );
-        let config_path = dir.path().join("config.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("proxy.log")).unwrap();
-        let child = Command::new(binary())
-            .args(["run", "--config"])
-            .arg(&config_path)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut proxy = Proxy {
-            addr,
-            admin,
-            dir,
-            child,
-        };
-        proxy.wait_ready();
-        proxy
+        let names: Vec<&str> = rules.iter().map(|(name, _)| *name).collect();
+        let config = config_text(dir.path(), origin, &names, extra, sites);
+        Self::start_raw(dir, &config)
     }
 
     /// Starts the proxy with a complete config text written to `dir/config.toml`.
