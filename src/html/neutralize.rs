@@ -4,7 +4,7 @@
 
 use lol_html::html_content::{ContentType, EndTag};
 use lol_html::send::Element;
-use lol_html::{HandlerResult, RewriteStrSettings};
+use lol_html::{HandlerResult, RewriteStrSettings, Selector};
 
 use super::{Kind, Pending, Shared, State, escape, is_javascript, lock};
 use crate::rules::RuleInfo;
@@ -240,47 +240,29 @@ fn first_blocked_in_fragment(st: &State, fragment: &str) -> Option<(RuleInfo, St
         }
     };
     let sel = &st.selectors;
-    use lol_html::ElementContentHandlers as Handlers;
-    use lol_html::html_content::Element as LocalElement;
-    use std::borrow::Cow::Borrowed;
-    let settings = RewriteStrSettings::new()
-        .append_element_content_handler((
-            Borrowed(&sel.img),
-            Handlers::default().element(|el: &mut LocalElement<'_, '_>| {
-                check(el.get_attribute("src"), false);
-                check(el.get_attribute("srcset"), true);
-                Ok(())
-            }),
-        ))
-        .append_element_content_handler((
-            Borrowed(&sel.source),
-            Handlers::default().element(|el: &mut LocalElement<'_, '_>| {
-                check(el.get_attribute("src"), false);
-                check(el.get_attribute("srcset"), true);
-                Ok(())
-            }),
-        ))
-        .append_element_content_handler((
-            Borrowed(&sel.iframe),
-            Handlers::default().element(|el: &mut LocalElement<'_, '_>| {
-                check(el.get_attribute("src"), false);
-                Ok(())
-            }),
-        ))
-        .append_element_content_handler((
-            Borrowed(&sel.script),
-            Handlers::default().element(|el: &mut LocalElement<'_, '_>| {
-                check(el.get_attribute("src"), false);
-                Ok(())
-            }),
-        ))
-        .append_element_content_handler((
-            Borrowed(&sel.link),
-            Handlers::default().element(|el: &mut LocalElement<'_, '_>| {
-                check(el.get_attribute("href"), false);
-                Ok(())
-            }),
+    // Each element kind and the attributes through which it fetches.
+    let fetching: [(&Selector, &[&str]); 5] = [
+        (&sel.img, &["src", "srcset"]),
+        (&sel.source, &["src", "srcset"]),
+        (&sel.iframe, &["src"]),
+        (&sel.script, &["src"]),
+        (&sel.link, &["href"]),
+    ];
+    let check = &check;
+    let mut settings = RewriteStrSettings::new();
+    for (selector, attributes) in fetching {
+        settings = settings.append_element_content_handler((
+            std::borrow::Cow::Borrowed(selector),
+            lol_html::ElementContentHandlers::default().element(
+                move |el: &mut lol_html::html_content::Element<'_, '_>| {
+                    for attr in attributes {
+                        check(el.get_attribute(attr), *attr == "srcset");
+                    }
+                    Ok(())
+                },
+            ),
         ));
+    }
     // A fragment lol_html cannot parse is treated as holding a tracker: fail closed.
     if lol_html::rewrite_str(fragment, settings).is_err() && found.borrow().is_none() {
         let rule = st.page.rules.signature(fragment).cloned()?;
