@@ -8,9 +8,9 @@ use std::time::UNIX_EPOCH;
 
 use arc_swap::ArcSwap;
 
-use crate::admin::metrics::Metrics;
 use crate::config::Config;
 use crate::html::Selectors;
+use crate::metrics::Metrics;
 use crate::rules::{Rules, RulesError};
 
 /// Why the engine could not start.
@@ -125,11 +125,7 @@ impl Engine {
         }
         for site in &self.config.sites {
             let s = site.name.as_str();
-            let mode = match site.mode {
-                crate::config::Mode::Enforce => "enforce",
-                crate::config::Mode::ReportOnly => "report-only",
-                crate::config::Mode::Off => "off",
-            };
+            let mode = site.mode.label();
             for j in ["opt-in", "opt-out"] {
                 m.requests.with_label_values(&[s, mode, j]);
             }

@@ -92,47 +92,9 @@ impl BackgroundService for Reloader {
                 None
             }
         };
-        // Readiness: every proxy listener accepts a connection (listeners start with the
-        // services, or arrive later from an upgraded process).
-        let engine = Arc::clone(&self.engine);
-        let mut addrs: Vec<std::net::SocketAddr> = engine.config.server.listen.clone();
-        addrs.extend(engine.config.server.tls.iter().map(|t| t.listen));
-        let probe = tokio::spawn(async move {
-            loop {
-                let mut all = true;
-                for a in &addrs {
-                    let target = match a.ip() {
-                        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
-                            std::net::SocketAddr::new(
-                                std::net::Ipv4Addr::LOCALHOST.into(),
-                                a.port(),
-                            )
-                        }
-                        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
-                            std::net::SocketAddr::new(
-                                std::net::Ipv6Addr::LOCALHOST.into(),
-                                a.port(),
-                            )
-                        }
-                        _ => *a,
-                    };
-                    all &= tokio::net::TcpStream::connect(target).await.is_ok();
-                }
-                if all {
-                    engine.set_ready(true);
-                    tracing::info!("listeners up: ready");
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        });
         loop {
             tokio::select! {
-                _ = shutdown.changed() => {
-                    self.engine.set_ready(false);
-                    probe.abort();
-                    break;
-                }
+                _ = shutdown.changed() => break,
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                     tracing::info!("SIGHUP: reloading rules");
                     self.reload(Trigger::Signal);

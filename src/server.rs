@@ -10,6 +10,7 @@ use pingora::services::listening::Service;
 use crate::admin::Admin;
 use crate::engine::Engine;
 use crate::proxy::ConsentGate;
+use crate::readiness::Readiness;
 use crate::reload::Reloader;
 
 /// Options from the command line that Pingora handles.
@@ -82,6 +83,10 @@ pub fn build(engine: Arc<Engine>, opts: RunOptions) -> Result<Server, BuildError
     server.add_service(pingora::services::background::background_service(
         "rule reloader",
         Reloader::new(Arc::clone(&engine)),
+    ));
+    server.add_service(pingora::services::background::background_service(
+        "readiness",
+        Readiness::new(Arc::clone(&engine)),
     ));
     Ok(server)
 }

@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use consent_gate::category::{Categories, Category, CategorySet};
 use consent_gate::consent::{Policy, RequestSignals, tcf};
-use consent_gate::cookies::{self, jar::Jar};
+use consent_gate::cookies;
 use consent_gate::html::codec::{Coding, DecodeLimits, Decoder};
-use consent_gate::html::{Limits, Page, Rewriter, Selectors};
+use consent_gate::html::{Page, RewriteLimits, Rewriter, Selectors};
 use consent_gate::rules::Rules;
+use consent_gate::wire::cookie_header::Jar;
 use proptest::prelude::*;
 
 const RULES: &str = r#"
@@ -52,7 +53,7 @@ fn rewrite(html: &[u8], cuts: &[usize]) -> Result<Vec<u8>, String> {
         &selectors,
         encoding_rs::UTF_8,
         false,
-        Limits::default(),
+        RewriteLimits::default(),
     )
     .map_err(|e| e.to_string())?;
     let mut out = Vec::new();

@@ -1,8 +1,6 @@
 //! The admin listener (loopback by default): `/metrics`, `/healthz`, `/readyz`, `GET /rules`,
 //! `POST /reload`.
 
-pub mod metrics;
-
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 

@@ -9,13 +9,14 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use raw::{CachePrivacy, Mode};
+pub use crate::html::response::CachePrivacy;
+pub use raw::Mode;
 
 use crate::category::{Categories, Category, CategorySet};
 use crate::consent::{Jurisdictions, Policy, Precedence, Regime, SourceKind};
 use crate::cookies::UnknownCookies;
 use crate::html;
-use crate::source::{Position, toml_error};
+use crate::position::{Position, toml_error};
 
 /// A configuration error, with its position when it has one.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +112,7 @@ pub struct Limits {
     /// Most `Set-Cookie` headers accepted from an upstream response.
     pub max_set_cookie_headers: usize,
     /// HTML rewriting limits and options.
-    pub html: html::Limits,
+    pub html: html::RewriteLimits,
     /// Decoding limits for compressed HTML from origins.
     pub decode: html::codec::DecodeLimits,
 }
@@ -491,7 +492,10 @@ impl Config {
                 mode: s.mode,
                 strip_request_cookies: s.strip_request_cookies,
                 unknown_cookies,
-                cache_privacy: s.cache_privacy,
+                cache_privacy: match s.cache_privacy {
+                    raw::CachePrivacy::Vary => CachePrivacy::Vary,
+                    raw::CachePrivacy::Private => CachePrivacy::Private,
+                },
                 connect_timeout: Duration::from_millis(s.connect_timeout_ms),
                 read_timeout: Duration::from_millis(s.read_timeout_ms),
                 write_timeout: Duration::from_millis(s.write_timeout_ms),
@@ -529,7 +533,7 @@ impl Config {
             default_site,
             limits: Limits {
                 max_set_cookie_headers: file.limits.max_set_cookie_headers,
-                html: html::Limits {
+                html: html::RewriteLimits {
                     max_parser_memory: file.limits.max_html_parser_memory_bytes,
                     max_inline_script: file.limits.max_inline_script_bytes,
                     iframe_placeholder: file.html.iframe_placeholder,

@@ -526,6 +526,17 @@ pub enum Mode {
     Off,
 }
 
+impl Mode {
+    /// The name used in the config file, logs and metric labels.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::ReportOnly => "report-only",
+            Mode::Off => "off",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum CachePrivacy {

@@ -2,8 +2,9 @@
 //! or a percent-encoded JavaScript object literal such as
 //! `{stamp:'…',necessary:true,preferences:false,statistics:true,marketing:false,…}`.
 
-use super::{Outcome, Signal, percent_decode};
+use super::{Outcome, Signal};
 use crate::category::Category;
+use crate::wire::percent::decode as percent_decode;
 
 /// Reads a `CookieConsent` value. `-1` grants everything only when `honor_no_consent_required`
 /// is set; otherwise it decides nothing and the jurisdiction policy applies.

@@ -7,6 +7,7 @@
 
 use super::{Consent, own};
 use crate::category::{Categories, Category, CategorySet};
+use crate::wire::percent::form_decode;
 
 /// What a `POST` asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +38,7 @@ pub fn parse_form(body: &str, categories: &Categories) -> Choice {
         .difference(CategorySet::only(Category::NECESSARY));
     for pair in body.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (Some(k), Some(v)) = (super::form_decode(k), super::form_decode(v)) else {
+        let (Some(k), Some(v)) = (form_decode(k), form_decode(v)) else {
             continue;
         };
         match (k.as_str(), v.as_str()) {

@@ -17,7 +17,7 @@ pub mod us;
 use std::collections::HashMap;
 
 use crate::category::{Categories, Category, CategorySet};
-use crate::cookies::jar::Jar;
+use crate::wire::cookie_header::Jar;
 
 /// A consent source that can be configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -509,7 +509,7 @@ impl Policy {
         let geo = raw
             .split('&')
             .find_map(|f| f.strip_prefix("geolocation="))?;
-        let geo = form_decode(geo)?;
+        let geo = crate::wire::percent::form_decode(geo)?;
         let country = geo.split(';').next()?.trim().to_owned();
         (!country.is_empty()).then_some(country)
     }
@@ -527,50 +527,6 @@ pub(crate) fn decided(o: Outcome) -> Signal {
 /// Whether a set of `Sec-GPC` field values means "GPC on": at least one is exactly `1`.
 pub fn gpc_enabled<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> bool {
     values.into_iter().any(|v| v == b"1")
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn decode(s: &str, plus_is_space: bool) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'%' => {
-                let hi = hex(*bytes.get(i + 1)?)?;
-                let lo = hex(*bytes.get(i + 2)?)?;
-                out.push(hi << 4 | lo);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Strict percent-decoding: `None` on a broken escape or non-UTF-8 result.
-pub fn percent_decode(s: &str) -> Option<String> {
-    decode(s, false)
-}
-
-/// `application/x-www-form-urlencoded` decoding (`+` is a space).
-pub fn form_decode(s: &str) -> Option<String> {
-    decode(s, true)
 }
 
 #[cfg(test)]
@@ -709,14 +665,6 @@ mod tests {
         for v in [&b"1 "[..], b" 1", b"true", b"01", b""] {
             assert!(!gpc_enabled([v]), "{v:?}");
         }
-    }
-
-    #[test]
-    fn decoding() {
-        assert_eq!(form_decode("a+b%2C").as_deref(), Some("a b,"));
-        assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"));
-        assert_eq!(percent_decode("%4"), None);
-        assert_eq!(percent_decode("%FF"), None);
     }
 
     /// Real-shaped values of every source: (cookie header fields, categories allowed besides

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::{Outcome, Signal, form_decode};
+use super::{Outcome, Signal};
 use crate::category::Category;
+use crate::wire::percent::form_decode;
 
 /// Reads the decisions of an `OptanonConsent` value. Several groups may map to one category
 /// (C0004 and C0005 are both marketing by default); a category is granted only if none of its

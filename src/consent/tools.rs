@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::{Outcome, Signal, percent_decode};
+use super::{Outcome, Signal};
 use crate::category::Category;
+use crate::wire::percent::decode as percent_decode;
 
 fn json_of(value: &str) -> Option<serde_json::Value> {
     let text = value.trim();

@@ -2,12 +2,10 @@
 //! lines a response may deliver, and the expiring lines that withdraw cookies whose consent is
 //! gone.
 
-pub mod jar;
-
 use crate::category::Category;
 use crate::consent::{Consent, Policy};
 use crate::rules::{RuleInfo, Rules, Verdict};
-use jar::{Jar, Pair};
+use crate::wire::cookie_header::{self as jar, Jar, Pair};
 
 /// What happens to cookies no rule knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

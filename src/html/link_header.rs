@@ -45,8 +45,7 @@ fn parse_entry(entry: &str) -> Option<(&str, bool)> {
         let Some((k, v)) = p.split_once('=') else {
             return false;
         };
-        k.trim().eq_ignore_ascii_case("rel")
-            && super::neutralize::is_hint(v.trim().trim_matches('"'))
+        k.trim().eq_ignore_ascii_case("rel") && super::rewriter::is_hint(v.trim().trim_matches('"'))
     });
     Some((url, hint))
 }

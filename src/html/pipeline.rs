@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::codec::{Coding, DecodeError, DecodeLimits, Decoder, Encoder};
-use super::{HtmlError, Limits, Page, Rewriter, Selectors, Stats};
+use super::{HtmlError, Page, RewriteLimits, Rewriter, Selectors, Stats};
 
 /// Why the pipeline stopped.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,7 @@ pub struct Plan {
     /// Charset from `Content-Type`, if it named one.
     pub charset: Option<&'static encoding_rs::Encoding>,
     /// Rewriting limits and options.
-    pub limits: Limits,
+    pub limits: RewriteLimits,
     /// Decoding limits.
     pub decode_limits: DecodeLimits,
 }
@@ -249,9 +249,9 @@ mod tests {
             decode,
             encode,
             charset: None,
-            limits: Limits {
+            limits: RewriteLimits {
                 fail_open,
-                ..Limits::default()
+                ..RewriteLimits::default()
             },
             decode_limits: DecodeLimits::default(),
         }

@@ -1,5 +1,8 @@
+use std::sync::Arc;
+
 use super::*;
-use crate::category::Categories;
+use crate::category::{Categories, Category, CategorySet};
+use crate::rules::Rules;
 
 const RULES: &str = r#"
 [[resource]]
@@ -70,7 +73,7 @@ fn rewrite_split(page: Page, html: &[u8], cuts: &[usize]) -> Vec<u8> {
         &selectors(),
         encoding_rs::UTF_8,
         false,
-        Limits::default(),
+        RewriteLimits::default(),
     )
     .unwrap();
     let mut out = Vec::new();
@@ -189,9 +192,9 @@ fn oversized_inline_script_is_an_error() {
         &selectors(),
         encoding_rs::UTF_8,
         false,
-        Limits {
+        RewriteLimits {
             max_inline_script: 16,
-            ..Limits::default()
+            ..RewriteLimits::default()
         },
     )
     .unwrap();

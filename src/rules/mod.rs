@@ -21,7 +21,7 @@ use regex::RegexSet;
 use toml::Spanned;
 
 use crate::category::{Categories, Category, CategorySet};
-use crate::source::{LineIndex, Position, toml_error};
+use crate::position::{LineIndex, Position, toml_error};
 
 /// What kind of rule decided something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

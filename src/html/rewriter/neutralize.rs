@@ -6,7 +6,8 @@ use lol_html::html_content::{ContentType, EndTag};
 use lol_html::send::Element;
 use lol_html::{HandlerResult, RewriteStrSettings, Selector};
 
-use super::{Kind, Pending, Shared, State, escape, is_javascript, lock};
+use super::{Kind, Pending, Shared, State, lock};
+use crate::html::{escape, is_javascript};
 use crate::rules::RuleInfo;
 
 /// Marks an element as neutralized: category and vendor attributes.
@@ -157,7 +158,7 @@ pub(super) fn image(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
 }
 
 /// `rel` tokens that make the browser contact a host ahead of use.
-pub(super) fn is_hint(rel: &str) -> bool {
+pub(in crate::html) fn is_hint(rel: &str) -> bool {
     rel.split_ascii_whitespace().any(|t| {
         [
             "preconnect",

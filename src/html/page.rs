@@ -1,0 +1,170 @@
+//! What a page is and what its visitor consented to: the per-URL blocking decision the
+//! rewriter, the `Link` header filter and `explain` share, and the record of what was done.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::url;
+use crate::category::{Category, CategorySet};
+use crate::rules::{RuleInfo, Rules, Verdict};
+
+/// What kind of element was neutralized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// `<script src>`
+    Script,
+    /// inline `<script>`
+    InlineScript,
+    /// `<iframe src>`
+    Iframe,
+    /// `<img>` / `<source>` (pixels)
+    Img,
+    /// `<link rel=preconnect|...>`
+    Link,
+    /// `<noscript>` with a tracker inside
+    Noscript,
+    /// An entry of a `Link:` response header
+    LinkHeader,
+}
+
+impl Kind {
+    /// Every kind, for metrics documentation and tests.
+    pub const ALL: [Kind; 7] = [
+        Kind::Script,
+        Kind::InlineScript,
+        Kind::Iframe,
+        Kind::Img,
+        Kind::Link,
+        Kind::Noscript,
+        Kind::LinkHeader,
+    ];
+
+    /// Metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Script => "script",
+            Kind::InlineScript => "inline_script",
+            Kind::Iframe => "iframe",
+            Kind::Img => "img",
+            Kind::Link => "link",
+            Kind::Noscript => "noscript",
+            Kind::LinkHeader => "link_header",
+        }
+    }
+}
+
+/// One neutralization, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// Element kind.
+    pub kind: Kind,
+    /// Category denied.
+    pub category: Category,
+    /// Vendor of the rule.
+    pub vendor: String,
+    /// `file:line` of the rule.
+    pub rule: String,
+    /// The URL, or the signature for inline scripts.
+    pub target: String,
+}
+
+/// Most actions kept per response for the audit log; counts are always complete.
+pub const MAX_AUDITED_ACTIONS: usize = 256;
+
+/// What a rewrite did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Count by kind and category.
+    pub counts: BTreeMap<(Kind, Category), u64>,
+    /// The first [`MAX_AUDITED_ACTIONS`] actions.
+    pub actions: Vec<Action>,
+}
+
+impl Stats {
+    /// Records one action.
+    pub fn record(&mut self, action: Action) {
+        *self
+            .counts
+            .entry((action.kind, action.category))
+            .or_default() += 1;
+        if self.actions.len() < MAX_AUDITED_ACTIONS {
+            self.actions.push(action);
+        }
+    }
+
+    /// Total elements neutralized.
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    /// Adds another set of stats.
+    pub fn merge(&mut self, other: Stats) {
+        for (k, n) in other.counts {
+            *self.counts.entry(k).or_default() += n;
+        }
+        for a in other.actions {
+            if self.actions.len() < MAX_AUDITED_ACTIONS {
+                self.actions.push(a);
+            }
+        }
+    }
+}
+
+/// What the page is and what its visitor consented to.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The rules snapshot of the request.
+    pub rules: Arc<Rules>,
+    /// Categories the visitor allows.
+    pub allowed: CategorySet,
+    /// Registrable domain of the page (first party).
+    pub site: String,
+    /// Count only, change nothing.
+    pub report_only: bool,
+    /// Vendors consented in the deciding TC string, when rules naming a TCF vendor need it.
+    pub tcf_vendors: Option<Arc<[u32]>>,
+}
+
+impl Page {
+    /// Whether what `rule` classifies may load: its category is allowed and, when required, its
+    /// TCF vendor has consent.
+    pub fn permits(&self, rule: &RuleInfo) -> bool {
+        self.allowed.contains(rule.category)
+            && match (&self.tcf_vendors, rule.tcf_vendor) {
+                (Some(v), Some(id)) => v.binary_search(&id).is_ok(),
+                _ => true,
+            }
+    }
+
+    /// The rule that blocks a URL on this page, if any. First-party URLs are blocked only by a
+    /// rule that names a host below the site's registrable domain (e.g. `metrics.example.com`).
+    pub fn blocking_rule(&self, raw_url: &str) -> Option<&RuleInfo> {
+        let target = url::target(raw_url)?;
+        let Verdict::Classified(rule) = self.rules.resource(&target.host, &target.path) else {
+            return None;
+        };
+        if self.permits(rule) {
+            return None;
+        }
+        if url::site_of(&target.host) == self.site {
+            let rule_host = rule.pattern.split('/').next().unwrap_or_default();
+            if rule_host.len() <= self.site.len() {
+                return None;
+            }
+        }
+        Some(rule)
+    }
+
+    /// The first denied signature in an inline script.
+    pub fn signature(&self, text: &str) -> Option<&RuleInfo> {
+        self.rules.signature(text).filter(|r| !self.permits(r))
+    }
+
+    /// The rule blocking any candidate of a `srcset` value.
+    pub fn srcset_rule(&self, srcset: &str) -> Option<&RuleInfo> {
+        srcset
+            .split(',')
+            .filter_map(|candidate| candidate.split_whitespace().next())
+            .find_map(|u| self.blocking_rule(u))
+    }
+}

@@ -1,0 +1,117 @@
+//! Answers the proxy gives itself, without the origin: plain errors, the `204` of a blocked
+//! collector path, and the consent endpoint.
+
+use bytes::Bytes;
+use http::header;
+use pingora::Result;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
+use crate::consent::Consent;
+use crate::engine::Engine;
+
+/// Most bytes read from a consent form.
+const MAX_FORM_BYTES: usize = 8 * 1024;
+
+pub(super) async fn respond_with(
+    session: &mut Session,
+    status: u16,
+    headers: &[(&'static str, String)],
+    body: Vec<u8>,
+) -> Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(headers.len() + 2))?;
+    for (k, v) in headers {
+        resp.append_header(*k, v.as_str())?;
+    }
+    if status != 204 {
+        resp.insert_header(header::CONTENT_LENGTH, body.len().to_string())?;
+    }
+    resp.insert_header(header::CACHE_CONTROL, "no-store")?;
+    let empty = body.is_empty();
+    session.write_response_header(Box::new(resp), empty).await?;
+    if !empty {
+        session
+            .write_response_body(Some(Bytes::from(body)), true)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn respond(session: &mut Session, status: u16, body: &'static str) -> Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(3))?;
+    resp.insert_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
+    resp.insert_header(header::CONTENT_LENGTH, body.len().to_string())?;
+    resp.insert_header(header::CACHE_CONTROL, "no-store")?;
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
+        .await?;
+    Ok(())
+}
+
+/// Answers the consent endpoint: `GET consent` (state as JSON), `POST consent` (set the own
+/// cookie; redirect back for a form, JSON for a script).
+pub(super) async fn consent_endpoint(
+    engine: &Engine,
+    session: &mut Session,
+    rest: &str,
+    consent: &Consent,
+) -> Result<()> {
+    use crate::consent::endpoint;
+    let categories = &engine.config.policy.categories;
+    let json = "application/json";
+    match (session.req_header().method.as_str(), rest) {
+        ("GET" | "HEAD", "consent") => {
+            let body = endpoint::state_json(consent, categories).into_bytes();
+            respond_with(session, 200, &[("content-type", json.into())], body).await
+        }
+        ("POST", "consent") => {
+            let mut form = Vec::new();
+            while let Some(chunk) = session.read_request_body().await? {
+                if form.len() + chunk.len() > MAX_FORM_BYTES {
+                    return respond(session, 413, "consent-gate: consent form too large\n").await;
+                }
+                form.extend_from_slice(&chunk);
+            }
+            let choice = endpoint::parse_form(&String::from_utf8_lossy(&form), categories);
+            let secure = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+            let cookie = endpoint::cookie(
+                &engine.config.policy.own_cookie,
+                &choice,
+                categories,
+                secure,
+            );
+            let wants_json = session
+                .req_header()
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains(json));
+            if wants_json {
+                let granted = categories.join(choice.granted, ",");
+                let body = serde_json::json!({ "saved": true, "granted": granted }).to_string();
+                respond_with(
+                    session,
+                    200,
+                    &[("set-cookie", cookie), ("content-type", json.into())],
+                    body.into_bytes(),
+                )
+                .await
+            } else {
+                respond_with(
+                    session,
+                    303,
+                    &[
+                        ("set-cookie", cookie),
+                        ("location", choice.return_to),
+                        ("content-type", "text/plain".into()),
+                    ],
+                    b"consent saved\n".to_vec(),
+                )
+                .await
+            }
+        }
+        (_, "consent") => respond(session, 405, "consent-gate: use GET or POST\n").await,
+        _ => respond(session, 404, "consent-gate: unknown consent endpoint\n").await,
+    }
+}
