@@ -13,7 +13,7 @@ pub use crate::html::response::CachePrivacy;
 pub use raw::Mode;
 
 use crate::category::{Categories, Category, CategorySet};
-use crate::consent::{Jurisdictions, Policy, Precedence, Regime, SourceKind};
+use crate::consent::{Jurisdictions, Policy, Precedence, Regime, SourceKind, tcf};
 use crate::cookies::UnknownCookies;
 use crate::html;
 use crate::position::{Position, toml_error};
@@ -153,12 +153,15 @@ pub struct Config {
     pub consent_endpoint: Option<String>,
 }
 
-struct Ctx<'a> {
+/// Validates the raw file, turning every problem into an error at its key's position.
+struct Checker<'a> {
     path: &'a Path,
     text: &'a str,
+    /// The config file's directory: relative paths in the file are relative to it.
+    base: &'a Path,
 }
 
-impl Ctx<'_> {
+impl Checker<'_> {
     fn err<T>(&self, span: Range<usize>, message: impl Into<String>) -> Result<T, ConfigError> {
         Err(ConfigError::At {
             pos: Position::of_span(self.path, self.text, span),
@@ -185,6 +188,19 @@ impl Ctx<'_> {
             },
             Ok,
         )
+    }
+
+    /// Each `name -> category` entry of a mapping, added to `into`.
+    fn category_map(
+        &self,
+        categories: &Categories,
+        entries: &std::collections::BTreeMap<String, toml::Spanned<String>>,
+        into: &mut HashMap<String, Category>,
+    ) -> Result<(), ConfigError> {
+        for (key, category) in entries {
+            into.insert(key.clone(), self.category(categories, category)?);
+        }
+        Ok(())
     }
 
     fn addr(&self, raw: &toml::Spanned<String>) -> Result<SocketAddr, ConfigError> {
@@ -218,6 +234,341 @@ impl Ctx<'_> {
                 }),
         }
     }
+
+    /// A path relative to the config file that must exist.
+    fn existing_file(&self, raw: &toml::Spanned<String>) -> Result<PathBuf, ConfigError> {
+        let p = self.base.join(raw.get_ref());
+        match std::fs::metadata(&p) {
+            Ok(_) => Ok(p),
+            Err(e) => self.err(raw.span(), format!("{}: {e}", p.display())),
+        }
+    }
+
+    /// `[server]` and the `[[tls]]` listeners.
+    fn server(
+        &self,
+        s: raw::Server,
+        tls: &[toml::Spanned<raw::Tls>],
+    ) -> Result<ServerSettings, ConfigError> {
+        let mut listen = Vec::new();
+        for l in s.listen.get_ref() {
+            listen.push(self.addr(l)?);
+        }
+        if listen.is_empty() {
+            return self.err(
+                s.listen.span(),
+                "[server] listen needs at least one address",
+            );
+        }
+        if *s.threads.get_ref() == 0 {
+            return self.err(s.threads.span(), "[server] threads must be at least 1");
+        }
+        let mut listeners = Vec::new();
+        for t in tls {
+            let t = t.get_ref();
+            listeners.push(TlsListener {
+                cert: self.existing_file(&t.cert)?,
+                key: self.existing_file(&t.key)?,
+                listen: self.addr(&t.listen)?,
+                h2: t.h2,
+            });
+        }
+        let upstream_ca_file = match &s.upstream_ca_file {
+            Some(f) => Some(self.existing_file(f)?),
+            None => None,
+        };
+        Ok(ServerSettings {
+            listen,
+            threads: *s.threads.get_ref(),
+            grace_period_seconds: s.grace_period_seconds,
+            graceful_shutdown_timeout_seconds: s.graceful_shutdown_timeout_seconds,
+            pid_file: s.pid_file,
+            upgrade_sock: s.upgrade_sock,
+            upstream_ca_file,
+            tls: listeners,
+        })
+    }
+
+    /// The configured categories: the built-in ones and `[consent] categories`.
+    fn categories(&self, c: &raw::Consent) -> Result<Categories, ConfigError> {
+        let extra: Vec<&str> = c.categories.iter().map(|c| c.get_ref().as_str()).collect();
+        Categories::with_extra(&extra).or_else(|e| {
+            let span = c.categories.first().map_or(0..0, toml::Spanned::span);
+            self.err(span, e.to_string())
+        })
+    }
+
+    /// `[consent] sources`, in priority order.
+    fn sources(&self, c: &raw::Consent) -> Result<Vec<SourceKind>, ConfigError> {
+        let mut sources = Vec::new();
+        for s in &c.sources {
+            let Some(kind) = SourceKind::from_label(s.get_ref()) else {
+                let known: Vec<&str> = SourceKind::ALL.iter().map(|k| k.label()).collect();
+                return self.err(
+                    s.span(),
+                    format!(
+                        "unknown consent source {:?} (known: {})",
+                        s.get_ref(),
+                        known.join(", ")
+                    ),
+                );
+            };
+            if sources.contains(&kind) {
+                return self.err(
+                    s.span(),
+                    format!("consent source {:?} listed twice", s.get_ref()),
+                );
+            }
+            sources.push(kind);
+        }
+        Ok(sources)
+    }
+
+    /// `[jurisdiction]`: regimes by country and region.
+    fn jurisdictions(&self, j: &raw::Jurisdiction) -> Result<Jurisdictions, ConfigError> {
+        let regime = |r: raw::Regime| match r {
+            raw::Regime::OptIn => Regime::OptIn,
+            raw::Regime::OptOut => Regime::OptOut,
+        };
+        Ok(Jurisdictions {
+            country_header: self.header(&j.country_header)?,
+            region_header: self.header(&j.region_header)?,
+            regimes: j
+                .regions
+                .iter()
+                .map(|(k, v)| (k.to_ascii_uppercase(), regime(*v)))
+                .collect(),
+            default: regime(j.default),
+        })
+    }
+
+    /// `[consent.tcf.purposes]`, or the default requirements.
+    fn tcf_requirements(
+        &self,
+        categories: &Categories,
+        tcf: &raw::Tcf,
+    ) -> Result<Vec<tcf::Requirement>, ConfigError> {
+        let mut requirements = Vec::new();
+        for (name, purposes) in &tcf.purposes {
+            let Some(category) = categories.lookup(name) else {
+                return self.err(
+                    purposes.span(),
+                    format!("unknown category {name:?} in [consent.tcf.purposes]"),
+                );
+            };
+            let p = purposes.get_ref();
+            if p.all.iter().chain(&p.any).any(|n| !(1..=24).contains(n)) {
+                return self.err(purposes.span(), "TCF purposes are numbered 1 to 24");
+            }
+            requirements.push(tcf::Requirement {
+                category,
+                all: p.all.clone(),
+                any: p.any.clone(),
+            });
+        }
+        if requirements.is_empty() {
+            requirements = tcf::default_requirements();
+        }
+        Ok(requirements)
+    }
+
+    /// `[consent]` and `[jurisdiction]` as a consent policy.
+    fn policy(&self, c: &raw::Consent, j: &raw::Jurisdiction) -> Result<Policy, ConfigError> {
+        let categories = self.categories(c)?;
+        if *c.max_cookie_bytes.get_ref() == 0 {
+            return self.err(
+                c.max_cookie_bytes.span(),
+                "[consent] max_cookie_bytes must be positive",
+            );
+        }
+        let mut policy = Policy {
+            sources: self.sources(c)?,
+            precedence: match c.precedence {
+                raw::Precedence::FirstDecides => Precedence::FirstDecides,
+                raw::Precedence::MostRestrictive => Precedence::MostRestrictive,
+            },
+            max_cookie_bytes: *c.max_cookie_bytes.get_ref(),
+            cookiebot_honor_no_consent_required: c.cookiebot.honor_no_consent_required,
+            onetrust_use_geolocation: c.onetrust.use_geolocation,
+            tcf_requirements: self.tcf_requirements(&categories, &c.tcf)?,
+            tcf_require_vendor_consent: c.tcf.require_vendor_consent,
+            jurisdictions: self.jurisdictions(j)?,
+            gpc_in_opt_in: j.gpc_in_opt_in,
+            ..Policy::default()
+        };
+        // Renamed cookies, by source and position in the source's cookie list.
+        let renamed = [
+            (SourceKind::ConsentGate, 0, &c.cookie),
+            (SourceKind::OneTrust, 0, &c.onetrust.cookie),
+            (SourceKind::Cookiebot, 0, &c.cookiebot.cookie),
+            (SourceKind::Tcf, 0, &c.tcf.cookie),
+            (SourceKind::Gpp, 0, &c.gpp.cookie),
+            (SourceKind::Gpp, 1, &c.gpp.sid_cookie),
+            (SourceKind::UsPrivacy, 0, &c.usprivacy.cookie),
+            (SourceKind::Klaro, 0, &c.klaro.cookie),
+            (SourceKind::CookieConsent, 0, &c.cookieconsent.cookie),
+        ];
+        for (kind, i, name) in renamed {
+            if let Some(name) = name
+                && let Some(slot) = policy
+                    .cookies
+                    .get_mut(kind as usize)
+                    .and_then(|names| names.get_mut(i))
+            {
+                name.clone_into(slot);
+            }
+        }
+        if let Some(groups) = &c.onetrust.groups {
+            policy.onetrust_groups.clear();
+            self.category_map(&categories, groups, &mut policy.onetrust_groups)?;
+        }
+        self.category_map(&categories, &c.klaro.services, &mut policy.klaro_services)?;
+        self.category_map(
+            &categories,
+            &c.cookieconsent.categories,
+            &mut policy.cc_categories,
+        )?;
+        policy.gpc_denies = CategorySet::EMPTY;
+        for c in &j.gpc_denies {
+            policy.gpc_denies.insert(self.category(&categories, c)?);
+        }
+        policy.categories = categories;
+        Ok(policy)
+    }
+
+    /// `[consent] endpoint`: a path prefix, or empty to disable the endpoint.
+    fn endpoint(&self, raw: &toml::Spanned<String>) -> Result<Option<String>, ConfigError> {
+        let e = raw.get_ref().trim();
+        if e.is_empty() {
+            Ok(None)
+        } else if !e.starts_with('/') || !e.ends_with('/') {
+            self.err(
+                raw.span(),
+                format!("[consent] endpoint {e:?} must start and end with '/'"),
+            )
+        } else {
+            Ok(Some(e.to_owned()))
+        }
+    }
+
+    /// The `[[site]]` tables, and which one (if any) serves unknown hosts.
+    fn sites(
+        &self,
+        raw_sites: &[toml::Spanned<raw::Site>],
+        categories: &Categories,
+    ) -> Result<(Vec<Site>, Option<usize>), ConfigError> {
+        let mut sites = Vec::new();
+        let mut default_site = None;
+        let mut seen_hosts: HashMap<String, String> = HashMap::new();
+        for spanned in raw_sites {
+            let s = spanned.get_ref();
+            let name = self.site_name(s, &sites)?;
+            let mut hosts = Vec::new();
+            for h in &s.hosts {
+                let host = h.get_ref().trim_end_matches('.').to_ascii_lowercase();
+                if !valid_host(&host) {
+                    return self.err(h.span(), format!("{:?} is not a host name", h.get_ref()));
+                }
+                if let Some(other) = seen_hosts.insert(host.clone(), name.clone()) {
+                    return self.err(
+                        h.span(),
+                        format!("host {host:?} is already served by site {other:?}"),
+                    );
+                }
+                hosts.push(host);
+            }
+            if s.default {
+                if default_site.is_some() {
+                    return self.err(spanned.span(), "only one site can be the default");
+                }
+                default_site = Some(sites.len());
+            }
+            if hosts.is_empty() && !s.default {
+                return self.err(
+                    spanned.span(),
+                    format!("site {name:?} needs hosts or default = true"),
+                );
+            }
+            sites.push(self.site(spanned, name, hosts, categories)?);
+        }
+        Ok((sites, default_site))
+    }
+
+    fn site_name(&self, s: &raw::Site, earlier: &[Site]) -> Result<String, ConfigError> {
+        let name = s.name.get_ref().clone();
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return self.err(
+                s.name.span(),
+                format!("site name {name:?} must use only a-z, 0-9, '-' and '_'"),
+            );
+        }
+        if earlier.iter().any(|x| x.name == name) {
+            return self.err(s.name.span(), format!("site {name:?} is defined twice"));
+        }
+        Ok(name)
+    }
+
+    fn site(
+        &self,
+        spanned: &toml::Spanned<raw::Site>,
+        name: String,
+        hosts: Vec<String>,
+        categories: &Categories,
+    ) -> Result<Site, ConfigError> {
+        let s = spanned.get_ref();
+        if s.upstreams.is_empty() {
+            return self.err(
+                spanned.span(),
+                format!("site {name:?} needs at least one upstream"),
+            );
+        }
+        let mut upstreams = Vec::new();
+        for u in &s.upstreams {
+            upstreams.push(self.addr(u)?);
+        }
+        let unknown_cookies = match s.unknown_cookies.get_ref().as_str() {
+            "allow" => UnknownCookies::Allow,
+            _ => UnknownCookies::As(self.category(categories, &s.unknown_cookies)?),
+        };
+        let sni = s
+            .sni
+            .clone()
+            .or_else(|| hosts.first().cloned())
+            .unwrap_or_default();
+        let overlay = crate::rules::Overlay {
+            files: s
+                .rules
+                .iter()
+                .map(|f| self.base.join(f.get_ref()))
+                .collect(),
+            allow_hosts: s.allow_hosts.clone(),
+            allow_cookies: s.allow_cookies.clone(),
+            disable: s.disable_rules.clone(),
+        };
+        Ok(Site {
+            name,
+            hosts,
+            upstreams,
+            tls: s.tls,
+            sni,
+            verify_upstream_cert: s.verify_upstream_cert,
+            mode: s.mode,
+            strip_request_cookies: s.strip_request_cookies,
+            unknown_cookies,
+            cache_privacy: match s.cache_privacy {
+                raw::CachePrivacy::Vary => CachePrivacy::Vary,
+                raw::CachePrivacy::Private => CachePrivacy::Private,
+            },
+            connect_timeout: Duration::from_millis(s.connect_timeout_ms),
+            read_timeout: Duration::from_millis(s.read_timeout_ms),
+            write_timeout: Duration::from_millis(s.write_timeout_ms),
+            overlay: (overlay != crate::rules::Overlay::default()).then_some(overlay),
+        })
+    }
 }
 
 fn valid_host(h: &str) -> bool {
@@ -243,289 +594,28 @@ impl Config {
             let (pos, message) = toml_error(path, text, &e);
             ConfigError::At { pos, message }
         })?;
-        let cx = Ctx { path, text };
-
-        let mut listen = Vec::new();
-        for l in &file.server.listen {
-            listen.push(cx.addr(l)?);
-        }
-        if listen.is_empty() {
-            return cx.err(0..0, "[server] listen needs at least one address");
-        }
-        if file.server.threads == 0 {
-            return cx.err(0..0, "[server] threads must be at least 1");
-        }
-        let admin_listen = cx.addr(&file.admin.listen)?;
-        let base_dir = path.parent().unwrap_or(Path::new("."));
-        let mut tls = Vec::new();
-        for t in &file.tls {
-            let t = t.get_ref();
-            let (cert, key) = (
-                base_dir.join(t.cert.get_ref()),
-                base_dir.join(t.key.get_ref()),
-            );
-            for (p, raw) in [(&cert, &t.cert), (&key, &t.key)] {
-                if let Err(e) = std::fs::metadata(p) {
-                    return cx.err(raw.span(), format!("{}: {e}", p.display()));
-                }
-            }
-            tls.push(TlsListener {
-                listen: cx.addr(&t.listen)?,
-                cert,
-                key,
-                h2: t.h2,
-            });
-        }
-        let upstream_ca_file = match &file.server.upstream_ca_file {
-            Some(f) => {
-                let p = base_dir.join(f.get_ref());
-                if let Err(e) = std::fs::metadata(&p) {
-                    return cx.err(f.span(), format!("{}: {e}", p.display()));
-                }
-                Some(p)
-            }
-            None => None,
+        let cx = Checker {
+            path,
+            text,
+            base: path.parent().unwrap_or(Path::new(".")),
         };
-
-        let base = path.parent().unwrap_or(Path::new("."));
+        let server = cx.server(file.server, &file.tls)?;
+        let admin_listen = cx.addr(&file.admin.listen)?;
         let rule_files = file
             .rules
             .files
             .iter()
-            .map(|f| base.join(f.get_ref()))
+            .map(|f| cx.base.join(f.get_ref()))
             .collect();
-
-        let extra: Vec<&str> = file
-            .consent
-            .categories
-            .iter()
-            .map(|c| c.get_ref().as_str())
-            .collect();
-        let categories = match Categories::with_extra(&extra) {
-            Ok(c) => c,
-            Err(e) => {
-                let span = file
-                    .consent
-                    .categories
-                    .first()
-                    .map_or(0..0, toml::Spanned::span);
-                return cx.err(span, e.to_string());
-            }
-        };
-
-        let mut sources = Vec::new();
-        for s in &file.consent.sources {
-            let Some(kind) = SourceKind::from_label(s.get_ref()) else {
-                let known: Vec<&str> = SourceKind::ALL.iter().map(|k| k.label()).collect();
-                return cx.err(
-                    s.span(),
-                    format!(
-                        "unknown consent source {:?} (known: {})",
-                        s.get_ref(),
-                        known.join(", ")
-                    ),
-                );
-            };
-            if sources.contains(&kind) {
-                return cx.err(
-                    s.span(),
-                    format!("consent source {:?} listed twice", s.get_ref()),
-                );
-            }
-            sources.push(kind);
-        }
-        if file.consent.max_cookie_bytes == 0 {
-            return cx.err(0..0, "[consent] max_cookie_bytes must be positive");
-        }
-        let mut groups = HashMap::new();
-        for (id, cat) in &file.consent.onetrust.groups {
-            groups.insert(id.clone(), cx.category(&categories, cat)?);
-        }
-        let mut gpc_denies = CategorySet::EMPTY;
-        for c in &file.jurisdiction.gpc_denies {
-            gpc_denies.insert(cx.category(&categories, c)?);
-        }
-        let regime = |r: raw::Regime| match r {
-            raw::Regime::OptIn => Regime::OptIn,
-            raw::Regime::OptOut => Regime::OptOut,
-        };
-        let jurisdictions = Jurisdictions {
-            country_header: cx.header(&file.jurisdiction.country_header)?,
-            region_header: cx.header(&file.jurisdiction.region_header)?,
-            regimes: file
-                .jurisdiction
-                .regions
-                .iter()
-                .map(|(k, v)| (k.to_ascii_uppercase(), regime(*v)))
-                .collect(),
-            default: regime(file.jurisdiction.default),
-        };
-        let mut tcf_requirements = Vec::new();
-        for (name, purposes) in &file.consent.tcf.purposes {
-            let Some(category) = categories.lookup(name) else {
-                return cx.err(
-                    purposes.span(),
-                    format!("unknown category {name:?} in [consent.tcf.purposes]"),
-                );
-            };
-            let p = purposes.get_ref();
-            if p.all.iter().chain(&p.any).any(|n| !(1..=24).contains(n)) {
-                return cx.err(purposes.span(), "TCF purposes are numbered 1 to 24");
-            }
-            tcf_requirements.push(crate::consent::tcf::Requirement {
-                category,
-                all: p.all.clone(),
-                any: p.any.clone(),
-            });
-        }
-        if tcf_requirements.is_empty() {
-            tcf_requirements = crate::consent::tcf::default_requirements();
-        }
-        let mut klaro_services = crate::consent::tools::default_klaro_services();
-        for (service, cat) in &file.consent.klaro.services {
-            klaro_services.insert(service.clone(), cx.category(&categories, cat)?);
-        }
-        let mut cc_categories = crate::consent::tools::default_cc_categories();
-        for (name, cat) in &file.consent.cookieconsent.categories {
-            cc_categories.insert(name.clone(), cx.category(&categories, cat)?);
-        }
-        let policy = Policy {
-            categories: categories.clone(),
-            sources,
-            precedence: match file.consent.precedence {
-                raw::Precedence::FirstDecides => Precedence::FirstDecides,
-                raw::Precedence::MostRestrictive => Precedence::MostRestrictive,
-            },
-            max_cookie_bytes: file.consent.max_cookie_bytes,
-            own_cookie: file.consent.cookie.clone(),
-            onetrust_cookie: file.consent.onetrust.cookie.clone(),
-            onetrust_groups: groups,
-            cookiebot_cookie: file.consent.cookiebot.cookie.clone(),
-            cookiebot_honor_no_consent_required: file.consent.cookiebot.honor_no_consent_required,
-            onetrust_use_geolocation: file.consent.onetrust.use_geolocation,
-            tcf_cookie: file.consent.tcf.cookie.clone(),
-            tcf_requirements,
-            tcf_require_vendor_consent: file.consent.tcf.require_vendor_consent,
-            gpp_cookie: file.consent.gpp.cookie.clone(),
-            gpp_sid_cookie: file.consent.gpp.sid_cookie.clone(),
-            usp_cookie: file.consent.usprivacy.cookie.clone(),
-            klaro_cookie: file.consent.klaro.cookie.clone(),
-            klaro_services,
-            cc_cookie: file.consent.cookieconsent.cookie.clone(),
-            cc_categories,
-            jurisdictions,
-            gpc_denies,
-            gpc_in_opt_in: file.jurisdiction.gpc_in_opt_in,
-        };
-
-        let mut sites = Vec::new();
-        let mut default_site = None;
-        let mut seen_hosts: HashMap<String, String> = HashMap::new();
-        for spanned in &file.site {
-            let s = spanned.get_ref();
-            let name = s.name.get_ref().clone();
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return cx.err(
-                    s.name.span(),
-                    format!("site name {name:?} must use only a-z, 0-9, '-' and '_'"),
-                );
-            }
-            if sites.iter().any(|x: &Site| x.name == name) {
-                return cx.err(s.name.span(), format!("site {name:?} is defined twice"));
-            }
-            let mut hosts = Vec::new();
-            for h in &s.hosts {
-                let host = h.get_ref().trim_end_matches('.').to_ascii_lowercase();
-                if !valid_host(&host) {
-                    return cx.err(h.span(), format!("{:?} is not a host name", h.get_ref()));
-                }
-                if let Some(other) = seen_hosts.insert(host.clone(), name.clone()) {
-                    return cx.err(
-                        h.span(),
-                        format!("host {host:?} is already served by site {other:?}"),
-                    );
-                }
-                hosts.push(host);
-            }
-            if s.default {
-                if default_site.is_some() {
-                    return cx.err(spanned.span(), "only one site can be the default");
-                }
-                default_site = Some(sites.len());
-            }
-            if hosts.is_empty() && !s.default {
-                return cx.err(
-                    spanned.span(),
-                    format!("site {name:?} needs hosts or default = true"),
-                );
-            }
-            if s.upstreams.is_empty() {
-                return cx.err(
-                    spanned.span(),
-                    format!("site {name:?} needs at least one upstream"),
-                );
-            }
-            let mut upstreams = Vec::new();
-            for u in &s.upstreams {
-                upstreams.push(cx.addr(u)?);
-            }
-            let unknown_cookies = match s.unknown_cookies.get_ref().as_str() {
-                "allow" => UnknownCookies::Allow,
-                _ => UnknownCookies::As(cx.category(&categories, &s.unknown_cookies)?),
-            };
-            let sni = s
-                .sni
-                .clone()
-                .or_else(|| hosts.first().cloned())
-                .unwrap_or_default();
-            sites.push(Site {
-                name,
-                hosts,
-                upstreams,
-                tls: s.tls,
-                sni,
-                verify_upstream_cert: s.verify_upstream_cert,
-                mode: s.mode,
-                strip_request_cookies: s.strip_request_cookies,
-                unknown_cookies,
-                cache_privacy: match s.cache_privacy {
-                    raw::CachePrivacy::Vary => CachePrivacy::Vary,
-                    raw::CachePrivacy::Private => CachePrivacy::Private,
-                },
-                connect_timeout: Duration::from_millis(s.connect_timeout_ms),
-                read_timeout: Duration::from_millis(s.read_timeout_ms),
-                write_timeout: Duration::from_millis(s.write_timeout_ms),
-                overlay: {
-                    let overlay = crate::rules::Overlay {
-                        files: s.rules.iter().map(|f| base.join(f.get_ref())).collect(),
-                        allow_hosts: s.allow_hosts.clone(),
-                        allow_cookies: s.allow_cookies.clone(),
-                        disable: s.disable_rules.clone(),
-                    };
-                    (overlay != crate::rules::Overlay::default()).then_some(overlay)
-                },
-            });
-        }
+        let policy = cx.policy(&file.consent, &file.jurisdiction)?;
+        let consent_endpoint = cx.endpoint(&file.consent.endpoint)?;
+        let (sites, default_site) = cx.sites(&file.site, &policy.categories)?;
         if sites.is_empty() {
             return cx.err(text.len()..text.len(), "at least one [[site]] is required");
         }
-
         Ok(Config {
             path: path.to_owned(),
-            server: ServerSettings {
-                listen,
-                threads: file.server.threads,
-                grace_period_seconds: file.server.grace_period_seconds,
-                graceful_shutdown_timeout_seconds: file.server.graceful_shutdown_timeout_seconds,
-                pid_file: file.server.pid_file,
-                upgrade_sock: file.server.upgrade_sock,
-                upstream_ca_file,
-                tls,
-            },
+            server,
             admin_listen,
             rule_files,
             policy,
@@ -549,19 +639,7 @@ impl Config {
                 level: file.html.compression_level,
             },
             audit_log: file.logging.audit,
-            consent_endpoint: {
-                let e = file.consent.endpoint.trim();
-                if e.is_empty() {
-                    None
-                } else if !e.starts_with('/') || !e.ends_with('/') {
-                    return cx.err(
-                        0..0,
-                        format!("[consent] endpoint {e:?} must start and end with '/'"),
-                    );
-                } else {
-                    Some(e.to_owned())
-                }
-            },
+            consent_endpoint,
         })
     }
 
@@ -647,6 +725,32 @@ mode = "report-only"
             e.starts_with("/etc/cg/config.toml:20:14: \"nowhere\" is not a host:port address"),
             "{e}"
         );
+        // Values that parse but make no sense point at their key's value too.
+        for (from, to, want) in [
+            (
+                "[server]\n",
+                "[server]\nthreads = 0\n",
+                "3:11: [server] threads must be at least 1",
+            ),
+            (
+                "listen = [\"127.0.0.1:0\"]",
+                "listen = []",
+                "3:10: [server] listen needs at least one",
+            ),
+            (
+                "[rules]",
+                "[consent]\nmax_cookie_bytes = 0\n\n[rules]",
+                "6:20: [consent] max_cookie_bytes must be positive",
+            ),
+            (
+                "[rules]",
+                "[consent]\nendpoint = \"consent\"\n\n[rules]",
+                "6:12: [consent] endpoint \"consent\" must start",
+            ),
+        ] {
+            let e = parse(&GOOD.replacen(from, to, 1)).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("/etc/cg/config.toml:{want}")), "{e}");
+        }
     }
 
     #[test]

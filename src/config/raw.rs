@@ -53,9 +53,9 @@ pub struct Logging {
 #[serde(deny_unknown_fields)]
 pub struct Server {
     #[serde(default = "default_listen")]
-    pub listen: Vec<Spanned<String>>,
+    pub listen: Spanned<Vec<Spanned<String>>>,
     #[serde(default = "default_threads")]
-    pub threads: usize,
+    pub threads: Spanned<usize>,
     #[serde(default = "default_grace")]
     pub grace_period_seconds: u64,
     #[serde(default = "default_shutdown_timeout")]
@@ -82,11 +82,14 @@ impl Default for Server {
     }
 }
 
-fn default_listen() -> Vec<Spanned<String>> {
-    vec![Spanned::new(0..0, "0.0.0.0:8080".to_owned())]
+fn default_listen() -> Spanned<Vec<Spanned<String>>> {
+    Spanned::new(0..0, vec![Spanned::new(0..0, "0.0.0.0:8080".to_owned())])
 }
-fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from)
+fn default_threads() -> Spanned<usize> {
+    Spanned::new(
+        0..0,
+        std::thread::available_parallelism().map_or(2, usize::from),
+    )
 }
 fn default_grace() -> u64 {
     10
@@ -135,6 +138,8 @@ pub enum Precedence {
     MostRestrictive,
 }
 
+/// `[consent]`. Cookie names left out take the defaults of the source table
+/// (`crate::consent::SOURCES`); mappings left out take the defaults of each source's module.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Consent {
@@ -143,13 +148,14 @@ pub struct Consent {
     #[serde(default)]
     pub precedence: Precedence,
     #[serde(default = "default_max_cookie_bytes")]
-    pub max_cookie_bytes: usize,
+    pub max_cookie_bytes: Spanned<usize>,
     #[serde(default)]
     pub categories: Vec<Spanned<String>>,
-    #[serde(default = "default_own_cookie")]
-    pub cookie: String,
+    /// consent-gate's own cookie.
+    #[serde(default)]
+    pub cookie: Option<String>,
     #[serde(default = "default_endpoint")]
-    pub endpoint: String,
+    pub endpoint: Spanned<String>,
     #[serde(default)]
     pub onetrust: OneTrust,
     #[serde(default)]
@@ -159,11 +165,73 @@ pub struct Consent {
     #[serde(default)]
     pub gpp: Gpp,
     #[serde(default)]
-    pub usprivacy: UsPrivacy,
+    pub usprivacy: CookieOnly,
     #[serde(default)]
     pub klaro: Klaro,
     #[serde(default)]
     pub cookieconsent: CookieConsentTool,
+}
+
+impl Default for Consent {
+    fn default() -> Self {
+        Consent {
+            sources: default_sources(),
+            precedence: Precedence::default(),
+            max_cookie_bytes: default_max_cookie_bytes(),
+            categories: Vec::new(),
+            cookie: None,
+            endpoint: default_endpoint(),
+            onetrust: OneTrust::default(),
+            cookiebot: Cookiebot::default(),
+            tcf: Tcf::default(),
+            gpp: Gpp::default(),
+            usprivacy: CookieOnly::default(),
+            klaro: Klaro::default(),
+            cookieconsent: CookieConsentTool::default(),
+        }
+    }
+}
+
+fn default_sources() -> Vec<Spanned<String>> {
+    crate::consent::SourceKind::ALL
+        .into_iter()
+        .map(|s| Spanned::new(0..0, s.label().to_owned()))
+        .collect()
+}
+fn default_max_cookie_bytes() -> Spanned<usize> {
+    Spanned::new(0..0, crate::consent::DEFAULT_MAX_COOKIE_BYTES)
+}
+fn default_endpoint() -> Spanned<String> {
+    Spanned::new(0..0, "/.consent-gate/".into())
+}
+
+/// A source with nothing to configure but its cookie name.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CookieOnly {
+    #[serde(default)]
+    pub cookie: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OneTrust {
+    #[serde(default)]
+    pub cookie: Option<String>,
+    /// Group id -> category; replaces the default groups when set.
+    #[serde(default)]
+    pub groups: Option<BTreeMap<String, Spanned<String>>>,
+    #[serde(default)]
+    pub use_geolocation: bool,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Cookiebot {
+    #[serde(default)]
+    pub cookie: Option<String>,
+    #[serde(default)]
+    pub honor_no_consent_required: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,11 +243,11 @@ pub struct Purposes {
     pub any: Vec<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Tcf {
-    #[serde(default = "default_tcf_cookie")]
-    pub cookie: String,
+    #[serde(default)]
+    pub cookie: Option<String>,
     #[serde(default)]
     pub require_vendor_consent: bool,
     /// Category -> purposes; replaces the default mapping when set.
@@ -187,213 +255,33 @@ pub struct Tcf {
     pub purposes: BTreeMap<String, Spanned<Purposes>>,
 }
 
-impl Default for Tcf {
-    fn default() -> Self {
-        Tcf {
-            cookie: default_tcf_cookie(),
-            require_vendor_consent: false,
-            purposes: BTreeMap::new(),
-        }
-    }
-}
-
-fn default_tcf_cookie() -> String {
-    "euconsent-v2".into()
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Gpp {
-    #[serde(default = "default_gpp_cookie")]
-    pub cookie: String,
-    #[serde(default = "default_gpp_sid_cookie")]
-    pub sid_cookie: String,
+    #[serde(default)]
+    pub cookie: Option<String>,
+    #[serde(default)]
+    pub sid_cookie: Option<String>,
 }
 
-impl Default for Gpp {
-    fn default() -> Self {
-        Gpp {
-            cookie: default_gpp_cookie(),
-            sid_cookie: default_gpp_sid_cookie(),
-        }
-    }
-}
-
-fn default_gpp_cookie() -> String {
-    "__gpp".into()
-}
-fn default_gpp_sid_cookie() -> String {
-    "__gpp_sid".into()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UsPrivacy {
-    #[serde(default = "default_usp_cookie")]
-    pub cookie: String,
-}
-
-impl Default for UsPrivacy {
-    fn default() -> Self {
-        UsPrivacy {
-            cookie: default_usp_cookie(),
-        }
-    }
-}
-
-fn default_usp_cookie() -> String {
-    "usprivacy".into()
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Klaro {
-    #[serde(default = "default_klaro_cookie")]
-    pub cookie: String,
+    #[serde(default)]
+    pub cookie: Option<String>,
     /// Service -> category; added to (and overriding) the defaults.
     #[serde(default)]
     pub services: BTreeMap<String, Spanned<String>>,
 }
 
-impl Default for Klaro {
-    fn default() -> Self {
-        Klaro {
-            cookie: default_klaro_cookie(),
-            services: BTreeMap::new(),
-        }
-    }
-}
-
-fn default_klaro_cookie() -> String {
-    "klaro".into()
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CookieConsentTool {
-    #[serde(default = "default_cc_cookie")]
-    pub cookie: String,
+    #[serde(default)]
+    pub cookie: Option<String>,
     /// Tool category -> category; added to (and overriding) the defaults.
     #[serde(default)]
     pub categories: BTreeMap<String, Spanned<String>>,
-}
-
-impl Default for CookieConsentTool {
-    fn default() -> Self {
-        CookieConsentTool {
-            cookie: default_cc_cookie(),
-            categories: BTreeMap::new(),
-        }
-    }
-}
-
-fn default_cc_cookie() -> String {
-    "cc_cookie".into()
-}
-
-impl Default for Consent {
-    fn default() -> Self {
-        Consent {
-            sources: default_sources(),
-            precedence: Precedence::default(),
-            max_cookie_bytes: default_max_cookie_bytes(),
-            categories: Vec::new(),
-            cookie: default_own_cookie(),
-            endpoint: default_endpoint(),
-            onetrust: OneTrust::default(),
-            cookiebot: Cookiebot::default(),
-            tcf: Tcf::default(),
-            gpp: Gpp::default(),
-            usprivacy: UsPrivacy::default(),
-            klaro: Klaro::default(),
-            cookieconsent: CookieConsentTool::default(),
-        }
-    }
-}
-
-fn default_sources() -> Vec<Spanned<String>> {
-    [
-        "consent-gate",
-        "onetrust",
-        "cookiebot",
-        "tcf",
-        "gpp",
-        "usprivacy",
-        "klaro",
-        "cookieconsent",
-        "gpc",
-    ]
-    .into_iter()
-    .map(|s| Spanned::new(0..0, s.to_owned()))
-    .collect()
-}
-fn default_max_cookie_bytes() -> usize {
-    4096
-}
-fn default_endpoint() -> String {
-    "/.consent-gate/".into()
-}
-fn default_own_cookie() -> String {
-    crate::consent::own::DEFAULT_COOKIE.into()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OneTrust {
-    #[serde(default = "default_onetrust_cookie")]
-    pub cookie: String,
-    #[serde(default = "default_groups")]
-    pub groups: BTreeMap<String, Spanned<String>>,
-    #[serde(default)]
-    pub use_geolocation: bool,
-}
-
-impl Default for OneTrust {
-    fn default() -> Self {
-        OneTrust {
-            cookie: default_onetrust_cookie(),
-            groups: default_groups(),
-            use_geolocation: false,
-        }
-    }
-}
-
-fn default_onetrust_cookie() -> String {
-    "OptanonConsent".into()
-}
-fn default_groups() -> BTreeMap<String, Spanned<String>> {
-    [
-        ("C0001", "necessary"),
-        ("C0002", "analytics"),
-        ("C0003", "functional"),
-        ("C0004", "marketing"),
-        ("C0005", "marketing"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), Spanned::new(0..0, v.to_owned())))
-    .collect()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Cookiebot {
-    #[serde(default = "default_cookiebot_cookie")]
-    pub cookie: String,
-    #[serde(default)]
-    pub honor_no_consent_required: bool,
-}
-
-impl Default for Cookiebot {
-    fn default() -> Self {
-        Cookiebot {
-            cookie: default_cookiebot_cookie(),
-            honor_no_consent_required: false,
-        }
-    }
-}
-
-fn default_cookiebot_cookie() -> String {
-    "CookieConsent".into()
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]

@@ -15,6 +15,7 @@ pub mod tools;
 pub mod us;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::category::{Categories, Category, CategorySet};
 use crate::wire::cookie_header::Jar;
@@ -43,7 +44,7 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
-    /// Every source, for metrics initialisation.
+    /// Every source, in the default priority order.
     pub const ALL: [SourceKind; 9] = [
         SourceKind::ConsentGate,
         SourceKind::OneTrust,
@@ -56,26 +57,132 @@ impl SourceKind {
         SourceKind::Gpc,
     ];
 
+    /// This source's row of [`SOURCES`].
+    pub fn def(self) -> &'static SourceDef {
+        // The table lists every kind in declaration order (a unit test checks it).
+        SOURCES.get(self as usize).unwrap_or(&GPC)
+    }
+
     /// The name used in config, logs and metric labels.
     pub fn label(self) -> &'static str {
-        match self {
-            SourceKind::ConsentGate => "consent-gate",
-            SourceKind::OneTrust => "onetrust",
-            SourceKind::Cookiebot => "cookiebot",
-            SourceKind::Tcf => "tcf",
-            SourceKind::Gpp => "gpp",
-            SourceKind::UsPrivacy => "usprivacy",
-            SourceKind::Klaro => "klaro",
-            SourceKind::CookieConsent => "cookieconsent",
-            SourceKind::Gpc => "gpc",
-        }
+        self.def().label
     }
 
     /// The source with this config name.
     pub fn from_label(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.label() == s)
+        SOURCES.iter().find(|d| d.label == s).map(|d| d.kind)
     }
 }
+
+/// One consent source: how it is named, which cookies carry it, and how they are read.
+#[derive(Debug)]
+pub struct SourceDef {
+    /// The source.
+    pub kind: SourceKind,
+    /// Name in config, logs and metric labels.
+    pub label: &'static str,
+    /// Default names of its cookies: the consent cookie first, then any companion cookie (GPP's
+    /// applicable sections). Each can be renamed in the config.
+    pub cookies: &'static [&'static str],
+    /// Reads one value of the consent cookie; the jar gives access to companion cookies.
+    pub read: fn(&Policy, &str, &Jar<'_>) -> Reading,
+}
+
+/// What reading one consent cookie value gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// The decision.
+    pub outcome: Outcome,
+    /// Vendors with consent, when the source is a TC string and vendor consent is required.
+    pub tcf_vendors: Option<Arc<[u32]>>,
+}
+
+impl From<Outcome> for Reading {
+    fn from(outcome: Outcome) -> Self {
+        Reading {
+            outcome,
+            tcf_vendors: None,
+        }
+    }
+}
+
+const GPC: SourceDef = SourceDef {
+    kind: SourceKind::Gpc,
+    label: "gpc",
+    cookies: &[],
+    // A header, applied on top of the combined decision by `Policy::evaluate`.
+    read: |_, _, _| Outcome::Absent.into(),
+};
+
+/// Every source, one row each, in [`SourceKind`] declaration order. Adding a source is a module
+/// with its parser and one row here.
+pub static SOURCES: [SourceDef; 9] = [
+    SourceDef {
+        kind: SourceKind::ConsentGate,
+        label: "consent-gate",
+        cookies: &[own::DEFAULT_COOKIE],
+        read: |p, v, _| own::parse(v, &p.categories).into(),
+    },
+    SourceDef {
+        kind: SourceKind::OneTrust,
+        label: "onetrust",
+        cookies: &["OptanonConsent"],
+        read: |p, v, _| onetrust::parse(v, &p.onetrust_groups).into(),
+    },
+    SourceDef {
+        kind: SourceKind::Cookiebot,
+        label: "cookiebot",
+        cookies: &["CookieConsent"],
+        read: |p, v, _| cookiebot::parse(v, p.cookiebot_honor_no_consent_required).into(),
+    },
+    SourceDef {
+        kind: SourceKind::Tcf,
+        label: "tcf",
+        cookies: &["euconsent-v2"],
+        read: |p, v, _| {
+            let (outcome, tc) = tcf::parse(v, &p.tcf_requirements);
+            let tcf_vendors = tc
+                .filter(|_| p.tcf_require_vendor_consent)
+                .map(|tc| tc.vendor_consents.into());
+            Reading {
+                outcome,
+                tcf_vendors,
+            }
+        },
+    },
+    SourceDef {
+        kind: SourceKind::Gpp,
+        label: "gpp",
+        cookies: &["__gpp", "__gpp_sid"],
+        read: |p, v, jar| {
+            let sid = p
+                .cookie_names(SourceKind::Gpp)
+                .get(1)
+                .and_then(|name| jar.get(name))
+                .and_then(|s| std::str::from_utf8(s).ok());
+            us::parse_gpp(v, sid, &p.tcf_requirements).into()
+        },
+    },
+    SourceDef {
+        kind: SourceKind::UsPrivacy,
+        label: "usprivacy",
+        cookies: &["usprivacy"],
+        read: |_, v, _| us::parse_usp(v).into(),
+    },
+    SourceDef {
+        kind: SourceKind::Klaro,
+        label: "klaro",
+        cookies: &["klaro"],
+        read: |p, v, _| tools::parse_klaro(v, &p.klaro_services).into(),
+    },
+    SourceDef {
+        kind: SourceKind::CookieConsent,
+        label: "cookieconsent",
+        cookies: &["cc_cookie"],
+        read: |p, v, _| tools::parse_cc_cookie(v, &p.cc_categories).into(),
+    },
+    GPC,
+];
 
 /// What one source said about the categories it knows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -218,36 +325,20 @@ pub struct Policy {
     pub precedence: Precedence,
     /// Consent cookies larger than this are ignored (and counted).
     pub max_cookie_bytes: usize,
-    /// Name of consent-gate's own cookie.
-    pub own_cookie: String,
-    /// OneTrust cookie name.
-    pub onetrust_cookie: String,
+    /// Cookie names per source (indexed by [`SourceKind`]), defaults from [`SOURCES`].
+    pub cookies: Vec<Vec<String>>,
     /// OneTrust group id -> category.
     pub onetrust_groups: HashMap<String, Category>,
-    /// Cookiebot cookie name.
-    pub cookiebot_cookie: String,
     /// Whether Cookiebot's `-1` (no consent required here) grants everything.
     pub cookiebot_honor_no_consent_required: bool,
     /// Use OneTrust's `geolocation` as the visitor's country when no country header is set.
     pub onetrust_use_geolocation: bool,
-    /// TC string cookie name.
-    pub tcf_cookie: String,
     /// TCF purposes each category needs.
     pub tcf_requirements: Vec<tcf::Requirement>,
     /// Rules naming a TCF vendor also need that vendor's consent in the TC string.
     pub tcf_require_vendor_consent: bool,
-    /// GPP string cookie name.
-    pub gpp_cookie: String,
-    /// GPP applicable sections cookie name.
-    pub gpp_sid_cookie: String,
-    /// CCPA string cookie name.
-    pub usp_cookie: String,
-    /// Klaro cookie name.
-    pub klaro_cookie: String,
     /// Klaro service -> category.
     pub klaro_services: HashMap<String, Category>,
-    /// cookieconsent cookie name.
-    pub cc_cookie: String,
     /// cookieconsent category name -> category.
     pub cc_categories: HashMap<String, Category>,
     /// Country/region -> regime.
@@ -260,33 +351,21 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        let groups = [
-            ("C0001", Category::NECESSARY),
-            ("C0002", Category::ANALYTICS),
-            ("C0003", Category::FUNCTIONAL),
-            ("C0004", Category::MARKETING),
-            ("C0005", Category::MARKETING),
-        ];
         Policy {
             categories: Categories::default(),
             sources: SourceKind::ALL.to_vec(),
             precedence: Precedence::FirstDecides,
-            max_cookie_bytes: 4096,
-            own_cookie: own::DEFAULT_COOKIE.to_owned(),
-            onetrust_cookie: "OptanonConsent".to_owned(),
-            onetrust_groups: groups.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-            cookiebot_cookie: "CookieConsent".to_owned(),
+            max_cookie_bytes: DEFAULT_MAX_COOKIE_BYTES,
+            cookies: SOURCES
+                .iter()
+                .map(|d| d.cookies.iter().map(|&c| c.to_owned()).collect())
+                .collect(),
+            onetrust_groups: onetrust::default_groups(),
             cookiebot_honor_no_consent_required: false,
             onetrust_use_geolocation: false,
-            tcf_cookie: "euconsent-v2".to_owned(),
             tcf_requirements: tcf::default_requirements(),
             tcf_require_vendor_consent: false,
-            gpp_cookie: "__gpp".to_owned(),
-            gpp_sid_cookie: "__gpp_sid".to_owned(),
-            usp_cookie: "usprivacy".to_owned(),
-            klaro_cookie: "klaro".to_owned(),
             klaro_services: tools::default_klaro_services(),
-            cc_cookie: "cc_cookie".to_owned(),
             cc_categories: tools::default_cc_categories(),
             jurisdictions: Jurisdictions::default(),
             gpc_denies: CategorySet::only(Category::MARKETING),
@@ -294,6 +373,9 @@ impl Default for Policy {
         }
     }
 }
+
+/// Consent cookies larger than this are "no decision" unless configured otherwise.
+pub const DEFAULT_MAX_COOKIE_BYTES: usize = 4096;
 
 /// The consent-relevant parts of a request.
 #[derive(Debug, Clone, Copy)]
@@ -358,85 +440,43 @@ impl Consent {
 }
 
 impl Policy {
+    /// The cookie names of a source: its consent cookie first, then companions.
+    pub fn cookie_names(&self, kind: SourceKind) -> &[String] {
+        self.cookies.get(kind as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// The name of a source's consent cookie.
+    pub fn cookie_name(&self, kind: SourceKind) -> &str {
+        self.cookie_names(kind).first().map_or("", String::as_str)
+    }
+
     /// Whether `name` is the cookie of a configured consent source: those are never stripped,
     /// or the visitor's choice would be lost.
     pub fn is_consent_cookie(&self, name: &[u8]) -> bool {
-        self.sources.iter().any(|s| match s {
-            SourceKind::ConsentGate => name == self.own_cookie.as_bytes(),
-            SourceKind::OneTrust => name == self.onetrust_cookie.as_bytes(),
-            SourceKind::Cookiebot => name == self.cookiebot_cookie.as_bytes(),
-            SourceKind::Tcf => name == self.tcf_cookie.as_bytes(),
-            SourceKind::Gpp => {
-                name == self.gpp_cookie.as_bytes() || name == self.gpp_sid_cookie.as_bytes()
-            }
-            SourceKind::UsPrivacy => name == self.usp_cookie.as_bytes(),
-            SourceKind::Klaro => name == self.klaro_cookie.as_bytes(),
-            SourceKind::CookieConsent => name == self.cc_cookie.as_bytes(),
-            SourceKind::Gpc => false,
-        })
+        self.sources
+            .iter()
+            .any(|&s| self.cookie_names(s).iter().any(|n| n.as_bytes() == name))
     }
 
-    fn read_cookie(
-        &self,
-        jar: &Jar<'_>,
-        name: &str,
-        parse: impl FnOnce(&str) -> Outcome,
-    ) -> Outcome {
-        let Some(raw) = jar.get(name) else {
-            return Outcome::Absent;
+    /// Reads one source. A consent cookie sent more than once (a stale copy on a parent domain
+    /// or another path) is read in every copy, and the most restrictive reading wins: a category
+    /// is granted only if every copy that decides grants it.
+    fn read(&self, source: SourceKind, jar: &Jar<'_>) -> Reading {
+        let def = source.def();
+        let name = self.cookie_name(source);
+        let mut readings = jar.get_all(name).map(|raw| {
+            if raw.len() > self.max_cookie_bytes {
+                return Outcome::Failed.into();
+            }
+            match std::str::from_utf8(raw) {
+                Ok(v) => (def.read)(self, v, jar),
+                Err(_) => Outcome::Failed.into(),
+            }
+        });
+        let Some(first) = readings.next() else {
+            return Outcome::Absent.into();
         };
-        if raw.len() > self.max_cookie_bytes {
-            return Outcome::Failed;
-        }
-        match std::str::from_utf8(raw) {
-            Ok(s) => parse(s),
-            Err(_) => Outcome::Failed,
-        }
-    }
-
-    fn read(
-        &self,
-        source: SourceKind,
-        jar: &Jar<'_>,
-        vendors: &mut Option<std::sync::Arc<[u32]>>,
-    ) -> Outcome {
-        match source {
-            SourceKind::ConsentGate => {
-                self.read_cookie(jar, &self.own_cookie, |v| own::parse(v, &self.categories))
-            }
-            SourceKind::OneTrust => self.read_cookie(jar, &self.onetrust_cookie, |v| {
-                onetrust::parse(v, &self.onetrust_groups)
-            }),
-            SourceKind::Cookiebot => self.read_cookie(jar, &self.cookiebot_cookie, |v| {
-                cookiebot::parse(v, self.cookiebot_honor_no_consent_required)
-            }),
-            SourceKind::Tcf => self.read_cookie(jar, &self.tcf_cookie, |v| {
-                let (outcome, tc) = tcf::parse(v, &self.tcf_requirements);
-                if self.tcf_require_vendor_consent
-                    && let Some(tc) = tc
-                {
-                    *vendors = Some(tc.vendor_consents.into());
-                }
-                outcome
-            }),
-            SourceKind::Gpp => {
-                let sid = jar
-                    .get(&self.gpp_sid_cookie)
-                    .and_then(|s| std::str::from_utf8(s).ok());
-                self.read_cookie(jar, &self.gpp_cookie, |v| {
-                    us::parse_gpp(v, sid, &self.tcf_requirements)
-                })
-            }
-            SourceKind::UsPrivacy => self.read_cookie(jar, &self.usp_cookie, us::parse_usp),
-            SourceKind::Klaro => self.read_cookie(jar, &self.klaro_cookie, |v| {
-                tools::parse_klaro(v, &self.klaro_services)
-            }),
-            SourceKind::CookieConsent => self.read_cookie(jar, &self.cc_cookie, |v| {
-                tools::parse_cc_cookie(v, &self.cc_categories)
-            }),
-            // GPC is applied on top of the combined decision, below.
-            SourceKind::Gpc => Outcome::Absent,
-        }
+        readings.fold(first, most_restrictive)
     }
 
     /// Evaluates consent for one request.
@@ -447,14 +487,14 @@ impl Policy {
         let mut failures = Vec::new();
         let mut tcf_vendors = None;
         for &kind in &self.sources {
-            let mut vendors = None;
-            match self.read(kind, req.jar, &mut vendors) {
+            let reading = self.read(kind, req.jar);
+            match reading.outcome {
                 Outcome::Absent => {}
                 Outcome::Failed => failures.push(kind),
                 Outcome::Decided(s) => {
                     source.get_or_insert(kind);
-                    if vendors.is_some() && tcf_vendors.is_none() {
-                        tcf_vendors = vendors;
+                    if tcf_vendors.is_none() {
+                        tcf_vendors = reading.tcf_vendors;
                     }
                     match self.precedence {
                         Precedence::FirstDecides => {
@@ -505,13 +545,45 @@ impl Policy {
 
     /// The country OneTrust recorded (`geolocation=JP;13`), if configured to be used.
     fn onetrust_geolocation(&self, jar: &Jar<'_>) -> Option<String> {
-        let raw = std::str::from_utf8(jar.get(&self.onetrust_cookie)?).ok()?;
+        let raw = std::str::from_utf8(jar.get(self.cookie_name(SourceKind::OneTrust))?).ok()?;
         let geo = raw
             .split('&')
             .find_map(|f| f.strip_prefix("geolocation="))?;
         let geo = crate::wire::percent::form_decode(geo)?;
         let country = geo.split(';').next()?.trim().to_owned();
         (!country.is_empty()).then_some(country)
+    }
+}
+
+/// Two readings of copies of one consent cookie combined: a category is granted only when every
+/// copy that decides grants it; one that any copy refuses, or that only some grant, is refused.
+/// A broken copy does not void a readable one.
+fn most_restrictive(a: Reading, b: Reading) -> Reading {
+    let outcome = match (a.outcome, b.outcome) {
+        (Outcome::Decided(x), Outcome::Decided(y)) => {
+            let granted = x.granted.intersection(y.granted);
+            let contested = x.granted.union(y.granted).difference(granted);
+            Outcome::Decided(Signal {
+                granted,
+                denied: x.denied.union(y.denied).union(contested),
+            })
+        }
+        (Outcome::Decided(x), _) | (_, Outcome::Decided(x)) => Outcome::Decided(x),
+        (Outcome::Failed, _) | (_, Outcome::Failed) => Outcome::Failed,
+        (Outcome::Absent, Outcome::Absent) => Outcome::Absent,
+    };
+    let tcf_vendors = match (a.tcf_vendors, b.tcf_vendors) {
+        (Some(x), Some(y)) => Some(
+            x.iter()
+                .filter(|v| y.binary_search(v).is_ok())
+                .copied()
+                .collect(),
+        ),
+        (x, y) => x.or(y),
+    };
+    Reading {
+        outcome,
+        tcf_vendors,
     }
 }
 
@@ -647,6 +719,19 @@ mod tests {
     }
 
     #[test]
+    fn the_source_table_lists_every_kind_in_order() {
+        for (i, kind) in SourceKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i);
+            assert_eq!(SOURCES[i].kind, kind);
+            assert_eq!(SourceKind::from_label(kind.label()), Some(kind));
+        }
+        assert_eq!(
+            Policy::default().cookie_names(SourceKind::Gpp),
+            ["__gpp", "__gpp_sid"]
+        );
+    }
+
+    #[test]
     fn regions_and_bad_codes() {
         let mut j = Jurisdictions::default();
         j.regimes.insert("US-CA".into(), Regime::OptOut);
@@ -704,8 +789,14 @@ mod tests {
             (vec!["consent_gate=v1.analytics:1".into()], vec![C::ANALYTICS], Some(SourceKind::ConsentGate), vec![]),
             (vec!["consent_gate=v1.analytics:maybe".into()], vec![], None, vec![SourceKind::ConsentGate]),
             (vec![format!("consent_gate=v1.{big}")], vec![], None, vec![SourceKind::ConsentGate]),
-            // duplicated cookie: the first (most specific path) wins
-            (vec!["consent_gate=v1.analytics:1; consent_gate=v1.analytics:0".into()], vec![C::ANALYTICS], Some(SourceKind::ConsentGate), vec![]),
+            // duplicated cookie with conflicting values: the most restrictive reading wins, in
+            // whichever order the copies arrive; agreeing copies decide as one
+            (vec!["consent_gate=v1.analytics:1; consent_gate=v1.analytics:0".into()], vec![], Some(SourceKind::ConsentGate), vec![]),
+            (vec!["consent_gate=v1.analytics:0".into(), "consent_gate=v1.analytics:1.marketing:1".into()], vec![], Some(SourceKind::ConsentGate), vec![]),
+            (vec!["consent_gate=v1.analytics:1.marketing:1; consent_gate=v1.analytics:1".into()], vec![C::ANALYTICS], Some(SourceKind::ConsentGate), vec![]),
+            (vec!["consent_gate=v1.analytics:1; consent_gate=v1.analytics:1".into()], vec![C::ANALYTICS], Some(SourceKind::ConsentGate), vec![]),
+            (vec!["consent_gate=garbage; consent_gate=v1.analytics:1".into()], vec![C::ANALYTICS], Some(SourceKind::ConsentGate), vec![]),
+            (vec!["OptanonConsent=groups=C0002%3A1%2CC0004%3A1; OptanonConsent=groups=C0002%3A0%2CC0004%3A1".into()], vec![C::MARKETING], Some(SourceKind::OneTrust), vec![]),
             // OneTrust
             (vec!["OptanonConsent=groups=C0001%3A1%2CC0002%3A1%2CC0003%3A1%2CC0004%3A1".into()], vec![C::FUNCTIONAL, C::ANALYTICS, C::MARKETING], Some(SourceKind::OneTrust), vec![]),
             (vec!["OptanonConsent=groups=C0001%3A1%2CC0002%3A0%2CC0003%3A0%2CC0004%3A0".into()], vec![], Some(SourceKind::OneTrust), vec![]),

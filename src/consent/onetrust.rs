@@ -37,6 +37,20 @@ pub fn parse(value: &str, groups: &HashMap<String, Category>) -> Outcome {
     signal.into_outcome()
 }
 
+/// The default OneTrust group ids: OneTrust's standard C0001-C0005 groups.
+pub fn default_groups() -> HashMap<String, Category> {
+    [
+        ("C0001", Category::NECESSARY),
+        ("C0002", Category::ANALYTICS),
+        ("C0003", Category::FUNCTIONAL),
+        ("C0004", Category::MARKETING),
+        ("C0005", Category::MARKETING),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,12 +38,17 @@ pub fn parse_klaro(value: &str, services: &HashMap<String, Category>) -> Outcome
 }
 
 /// A `cc_cookie` (cookieconsent v2 and v3). Listed categories are accepted; every mapped
-/// category none of whose names is listed is refused.
+/// category none of whose names is listed is refused. Releases up to 2.8 write only
+/// `{"level": [...]}`; 2.9 and later write `categories` (and a copy in `level`), which wins.
 pub fn parse_cc_cookie(value: &str, categories: &HashMap<String, Category>) -> Outcome {
     let Some(json) = json_of(value) else {
         return Outcome::Failed;
     };
-    let Some(list) = json.get("categories").and_then(|c| c.as_array()) else {
+    let list = json
+        .get("categories")
+        .or_else(|| json.get("level"))
+        .and_then(|c| c.as_array());
+    let Some(list) = list else {
         return Outcome::Failed;
     };
     let mut accepted = Vec::with_capacity(list.len());
@@ -148,9 +153,20 @@ mod tests {
         let v2 = r#"{"level":["necessary"],"categories":["necessary","marketing"],"revision":0}"#;
         let s = signal(parse_cc_cookie(v2, &default_cc_categories()));
         assert!(s.granted.contains(Category::MARKETING) && s.denied.contains(Category::ANALYTICS));
+        // Releases up to 2.8: only `level`.
+        let v28 = "%7B%22level%22%3A%5B%22necessary%22%2C%22analytics%22%5D%2C%22revision%22%3A0%2C%22data%22%3Anull%2C%22rfc_cookie%22%3Afalse%7D";
+        let s = signal(parse_cc_cookie(v28, &default_cc_categories()));
+        assert_eq!(s.granted, CategorySet::only(Category::ANALYTICS));
+        assert!(s.denied.contains(Category::MARKETING) && s.denied.contains(Category::FUNCTIONAL));
+        let s = signal(parse_cc_cookie(
+            r#"{"level":["necessary"]}"#,
+            &default_cc_categories(),
+        ));
+        assert_eq!(s.granted, CategorySet::EMPTY);
         for bad in [
             "",
             "{}",
+            r#"{"level":"all"}"#,
             r#"{"categories":"all"}"#,
             r#"{"categories":[1]}"#,
             "not json",

@@ -76,7 +76,10 @@ pub(super) async fn consent_endpoint(
             let choice = endpoint::parse_form(&String::from_utf8_lossy(&form), categories);
             let secure = session.digest().is_some_and(|d| d.ssl_digest.is_some());
             let cookie = endpoint::cookie(
-                &engine.config.policy.own_cookie,
+                engine
+                    .config
+                    .policy
+                    .cookie_name(crate::consent::SourceKind::ConsentGate),
                 &choice,
                 categories,
                 secure,

@@ -82,6 +82,15 @@ impl<'a> Jar<'a> {
             .map(|p| p.value)
     }
 
+    /// Every value of cookies called `name`, in the order sent (a cookie set on several paths
+    /// or domains arrives once per copy).
+    pub fn get_all<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n, '_> {
+        self.pairs
+            .iter()
+            .filter(move |p| p.name == name.as_bytes())
+            .map(|p| p.value)
+    }
+
     /// Whether no cookie was sent.
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
@@ -122,6 +131,7 @@ mod tests {
     fn first_duplicate_wins_and_garbage_does_not_panic() {
         let jar = Jar::parse([&b"a=1; a=2"[..], b"\xff\xfe=\x00; =; ;="]);
         assert_eq!(jar.get("a"), Some(&b"1"[..]));
+        assert_eq!(jar.get_all("a").collect::<Vec<_>>(), [&b"1"[..], b"2"]);
         assert_eq!(jar.pairs().len(), 5);
         assert!(jar.pairs()[2].name_str().is_none());
     }
