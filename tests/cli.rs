@@ -10,7 +10,6 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::{binary, free_addr, get};
 
@@ -113,11 +112,9 @@ fn demo_prints_urls_that_serve_the_page_through_the_proxy() {
     }
     let url = format!("http://{listen}/");
     assert!(banner.contains(&url), "{banner}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(listen).is_err() {
-        assert!(Instant::now() < deadline, "demo did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::eventually("the demo listens", || {
+        std::net::TcpStream::connect(listen).ok().map(drop)
+    });
     let r = get(listen, "/", &[("Host", &listen.to_string())]);
     let html = r.text();
     assert_eq!(r.status, 200);

@@ -16,9 +16,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Origin, Proxy, Reply, config_text, curated_rules, get, request};
+use common::{Origin, Proxy, Reply, config_text, curated_rules, eventually, get, request};
 
 const SITE: &str =
     "[[site]]\nname = \"shop\"\nhosts = [\"www.example.com\"]\nupstreams = [\"{origin}\"]\n";
@@ -243,18 +243,17 @@ fn json_access_and_audit_logs_name_the_rule() {
         "info",
     );
     p.get("/", &[("Cookie", "_ga=1")]);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let lines = loop {
-        let logs = p.logs();
-        let lines: Vec<serde_json::Value> = logs
+    let lines = eventually("the access line is logged", || {
+        let lines: Vec<serde_json::Value> = p
+            .logs()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
-        if lines.iter().any(|l| l["target"] == "access") || Instant::now() > deadline {
-            break lines;
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
+        lines
+            .iter()
+            .any(|l| l["target"] == "access")
+            .then_some(lines)
+    });
     let access = lines
         .iter()
         .find(|l| l["target"] == "access")
@@ -416,20 +415,21 @@ fn sigterm_lets_in_flight_requests_finish() {
     let p = Proxy::start_raw(dir, &config);
     let addr = p.addr;
     let slow = thread::spawn(move || request(addr, "GET", "/slow", &[]));
-    thread::sleep(Duration::from_millis(300));
+    eventually("the slow request reaches the origin", || {
+        origin
+            .requests()
+            .iter()
+            .any(|r| r.path == "/slow")
+            .then_some(())
+    });
     p.signal("TERM");
     let r = slow.join().unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "slow done");
     let mut p = p;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while p.is_running() {
-        assert!(
-            Instant::now() < deadline,
-            "the proxy did not exit after SIGTERM"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    eventually("the proxy exits after SIGTERM", || {
+        (!p.is_running()).then_some(())
+    });
 }
 
 #[test]
@@ -459,7 +459,9 @@ fn upgrade_hands_listeners_over_without_a_failed_request() {
             }
         })
     };
-    thread::sleep(Duration::from_millis(300));
+    eventually("the load is running", || {
+        (sent.load(Ordering::Relaxed) >= 10).then_some(())
+    });
     // The new process waits for the listeners; SIGQUIT makes the old one hand them over.
     let log = std::fs::File::create(dir.join("new.log")).unwrap();
     let mut new = Command::new(common::binary())
@@ -470,25 +472,20 @@ fn upgrade_hands_listeners_over_without_a_failed_request() {
         .stderr(log)
         .spawn()
         .unwrap();
-    // The new process listens on the upgrade socket once it is ready to receive.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !dir.join("upgrade.sock").exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the new process did not open the upgrade socket"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-    thread::sleep(Duration::from_millis(100));
+    // The new process listens on the upgrade socket once it is ready to receive (the old one
+    // retries the handover while the socket is not accepting yet).
+    eventually("the new process opens the upgrade socket", || {
+        dir.join("upgrade.sock").exists().then_some(())
+    });
     p.signal("QUIT");
     let mut old = p;
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while old.is_running() {
-        assert!(Instant::now() < deadline, "the old process did not exit");
-        thread::sleep(Duration::from_millis(50));
-    }
+    eventually("the old process exits", || {
+        (!old.is_running()).then_some(())
+    });
     let before = sent.load(Ordering::Relaxed);
-    thread::sleep(Duration::from_millis(500));
+    eventually("the new process serves after the old one exited", || {
+        (sent.load(Ordering::Relaxed) >= before + 20).then_some(())
+    });
     stop.store(true, Ordering::Relaxed);
     load.join().unwrap();
     let total = sent.load(Ordering::Relaxed);

@@ -219,6 +219,66 @@ fn no_consent_leaves_nothing_of_denied_vendors_and_full_consent_changes_nothing(
     }
 }
 
+/// Rewrites `doc` fed in pieces cut at `cuts` (sorted).
+fn rewrite_split(page: Page, doc: &[u8], cuts: &[usize]) -> Vec<u8> {
+    let selectors = Arc::new(Selectors::new().unwrap());
+    let mut r = html::Rewriter::new(
+        page,
+        &selectors,
+        encoding_rs::UTF_8,
+        false,
+        html::RewriteLimits::default(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&doc.len())) {
+        out.extend_from_slice(&r.write(&doc[start..cut]).unwrap());
+        start = cut;
+    }
+    out.extend_from_slice(&r.end().unwrap());
+    out
+}
+
+#[test]
+fn vendor_pages_rewrite_the_same_however_they_are_split() {
+    let seed: u64 = std::env::var("SPLIT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for (name, fragment) in fixtures() {
+        let doc = wrap(&fragment);
+        let bytes = doc.as_bytes();
+        let whole = rewrite_split(page(CategorySet::EMPTY), bytes, &[]);
+        let every_byte: Vec<usize> = (1..bytes.len()).collect();
+        assert!(
+            rewrite_split(page(CategorySet::EMPTY), bytes, &every_byte) == whole,
+            "{name}: output differs when fed one byte at a time"
+        );
+        for round in 0..20 {
+            let mut cuts: Vec<usize> = (0..(next() % 12))
+                .map(|_| (next() as usize) % bytes.len())
+                .collect();
+            cuts.sort_unstable();
+            assert!(
+                rewrite_split(page(CategorySet::EMPTY), bytes, &cuts) == whole,
+                "{name}: round {round} differs; replay with SPLIT_SEED={seed} (cuts {cuts:?})"
+            );
+        }
+    }
+}
+
 #[test]
 fn compressed_origins_give_the_same_page_as_identity() {
     use common::{Origin, Proxy, Reply, get};

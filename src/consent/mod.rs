@@ -431,11 +431,7 @@ impl Consent {
     /// Whether a rule's target may be used: its category is allowed and, when a TC string
     /// decided and vendor consent is required, the rule's TCF vendor has consent.
     pub fn allows_rule(&self, rule: &crate::rules::RuleInfo) -> bool {
-        self.allows(rule.category)
-            && match (&self.tcf_vendors, rule.tcf_vendor) {
-                (Some(vendors), Some(v)) => vendors.binary_search(&v).is_ok(),
-                _ => true,
-            }
+        rule.permitted(self.allowed, self.tcf_vendors.as_deref())
     }
 }
 

@@ -129,11 +129,7 @@ impl Page {
     /// Whether what `rule` classifies may load: its category is allowed and, when required, its
     /// TCF vendor has consent.
     pub fn permits(&self, rule: &RuleInfo) -> bool {
-        self.allowed.contains(rule.category)
-            && match (&self.tcf_vendors, rule.tcf_vendor) {
-                (Some(v), Some(id)) => v.binary_search(&id).is_ok(),
-                _ => true,
-            }
+        rule.permitted(self.allowed, self.tcf_vendors.as_deref())
     }
 
     /// The rule that blocks a URL on this page, if any. First-party URLs are blocked only by a

@@ -63,6 +63,19 @@ pub struct RuleInfo {
     pub tcf_vendor: Option<u32>,
 }
 
+impl RuleInfo {
+    /// Whether what this rule classifies may be used when `allowed` categories are consented
+    /// and, when a TC string decided and vendor consent is required, `tcf_vendors` (sorted)
+    /// have consent.
+    pub fn permitted(&self, allowed: CategorySet, tcf_vendors: Option<&[u32]>) -> bool {
+        allowed.contains(self.category)
+            && match (tcf_vendors, self.tcf_vendor) {
+                (Some(vendors), Some(v)) => vendors.binary_search(&v).is_ok(),
+                _ => true,
+            }
+    }
+}
+
 /// A loaded rules file.
 #[derive(Debug, Clone)]
 pub struct RuleFileInfo {
@@ -269,14 +282,20 @@ struct Compiler<'c> {
     paths: Vec<(String, RuleId)>,
 }
 
-/// Where a rule being compiled sits, for error messages.
-struct Site<'a> {
+/// The file a rule being compiled comes from: positions for error messages, and the rules
+/// already seen in it (a duplicate inside one file is a mistake; a later file overriding an
+/// earlier one is how curated rules win over generated ones).
+struct InFile<'a> {
     path: &'a Path,
     text: &'a str,
     lines: LineIndex,
+    /// Index of the file in [`Rules::files`].
+    index: usize,
+    /// Duplicate key -> line of its first rule.
+    seen: HashMap<String, usize>,
 }
 
-impl Site<'_> {
+impl InFile<'_> {
     fn invalid<T>(&self, span: std::ops::Range<usize>, message: String) -> Result<T, RulesError> {
         Err(RulesError::Invalid {
             pos: Position::of_span(self.path, self.text, span),
@@ -287,6 +306,19 @@ impl Site<'_> {
     fn line(&self, span: std::ops::Range<usize>) -> usize {
         self.lines.line(span.start)
     }
+}
+
+/// What every kind of rule records, checked and ready to be indexed.
+struct Draft<'r> {
+    kind: RuleKind,
+    pattern: String,
+    category: Category,
+    vendor: &'r str,
+    tcf_vendor: Option<u32>,
+    /// The whole rule (its line is the rule's line).
+    rule_span: std::ops::Range<usize>,
+    /// Where a duplicate is reported.
+    key_span: std::ops::Range<usize>,
 }
 
 /// Lower-cases a host suffix from a rule and checks it is a plain DNS name.
@@ -337,12 +369,12 @@ impl<'c> Compiler<'c> {
         }
     }
 
-    fn category(&self, site: &Site<'_>, raw: &Spanned<String>) -> Result<Category, RulesError> {
+    fn category(&self, f: &InFile<'_>, raw: &Spanned<String>) -> Result<Category, RulesError> {
         match self.categories.lookup(raw.get_ref()) {
             Some(c) => Ok(c),
             None => {
                 let known: Vec<&str> = self.categories.iter().map(|(_, n)| n).collect();
-                site.invalid(
+                f.invalid(
                     raw.span(),
                     format!(
                         "unknown category {:?} (known: {})",
@@ -354,9 +386,31 @@ impl<'c> Compiler<'c> {
         }
     }
 
-    fn push(&mut self, info: RuleInfo) -> RuleId {
-        self.infos.push(info);
-        self.infos.len() - 1
+    /// Records a checked rule: skipped when a site overlay disables its pattern (allow rules
+    /// cannot be disabled), refused when the file already has the same rule.
+    fn record(&mut self, f: &mut InFile<'_>, d: Draft<'_>) -> Result<Option<RuleId>, RulesError> {
+        let allow = matches!(d.kind, RuleKind::AllowHost | RuleKind::AllowCookie);
+        if !allow && self.disabled.contains(&d.pattern) {
+            return Ok(None);
+        }
+        let key = format!("{:?} {:?}", d.kind, d.pattern);
+        let line = f.line(d.key_span.clone());
+        if let Some(first) = f.seen.insert(key.clone(), line) {
+            return f.invalid(
+                d.key_span,
+                format!("duplicate rule {key} (first at line {first})"),
+            );
+        }
+        self.infos.push(RuleInfo {
+            kind: d.kind,
+            pattern: d.pattern.into(),
+            category: d.category,
+            vendor: d.vendor.into(),
+            file: f.index,
+            line: f.line(d.rule_span),
+            tcf_vendor: d.tcf_vendor,
+        });
+        Ok(Some(self.infos.len() - 1))
     }
 
     fn add_file(&mut self, path: &Path, text: &str) -> Result<(), RulesError> {
@@ -364,231 +418,29 @@ impl<'c> Compiler<'c> {
             let (pos, message) = toml_error(path, text, &e);
             RulesError::Syntax { pos, message }
         })?;
-        let file = self.files.len();
         let before = self.infos.len();
-        let site = Site {
+        let mut f = InFile {
             path,
             text,
             lines: LineIndex::new(text),
+            index: self.files.len(),
+            seen: HashMap::new(),
         };
-        // Duplicates inside one file are mistakes; a later file overriding an earlier one is how
-        // curated rules win over generated ones.
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        let mut check_dup = |key: String, span: std::ops::Range<usize>| -> Result<(), RulesError> {
-            let line = site.line(span.clone());
-            if let Some(first) = seen.insert(key.clone(), line) {
-                return site.invalid(
-                    span,
-                    format!("duplicate rule {key} (first at line {first})"),
-                );
-            }
-            Ok(())
-        };
-
         for rule in &parsed.cookie {
-            let r = rule.get_ref();
-            let category = self.category(&site, &r.category)?;
-            let given = [&r.name, &r.prefix, &r.regex]
-                .iter()
-                .filter(|f| f.is_some())
-                .count();
-            if given != 1 {
-                return site.invalid(
-                    rule.span(),
-                    "a [[cookie]] rule needs exactly one of name, prefix or regex".into(),
-                );
-            }
-            let (kind, pattern) = if let Some(n) = &r.name {
-                (RuleKind::CookieExact, n)
-            } else if let Some(p) = &r.prefix {
-                (RuleKind::CookiePrefix, p)
-            } else if let Some(x) = &r.regex {
-                (RuleKind::CookieRegex, x)
-            } else {
-                continue;
-            };
-            let text_pattern = pattern.get_ref().clone();
-            if self.disabled.contains(&text_pattern) {
-                continue;
-            }
-            match kind {
-                RuleKind::CookieRegex => {
-                    if let Err(e) = regex::Regex::new(&text_pattern) {
-                        let full = e.to_string();
-                        let msg = full
-                            .lines()
-                            .find_map(|l| l.strip_prefix("error: "))
-                            .unwrap_or(&full)
-                            .to_owned();
-                        return site
-                            .invalid(pattern.span(), format!("bad regex {text_pattern:?}: {msg}"));
-                    }
-                }
-                _ if !valid_cookie_name(&text_pattern) => {
-                    return site.invalid(
-                        pattern.span(),
-                        format!("{text_pattern:?} is not a valid cookie name"),
-                    );
-                }
-                _ => {}
-            }
-            check_dup(format!("{kind:?} {text_pattern:?}"), pattern.span())?;
-            let id = self.push(RuleInfo {
-                kind,
-                pattern: text_pattern.clone().into(),
-                category,
-                vendor: r.vendor.as_str().into(),
-                file,
-                line: site.line(rule.span()),
-                tcf_vendor: r.tcf_vendor,
-            });
-            match kind {
-                RuleKind::CookieExact => {
-                    self.cookie_exact.insert(text_pattern.into(), id);
-                }
-                RuleKind::CookiePrefix => {
-                    self.cookie_prefix.insert(text_pattern.into(), id);
-                }
-                _ => self.regexes.push((text_pattern, id)),
-            }
+            self.add_cookie(&mut f, rule)?;
         }
-
         for rule in &parsed.resource {
-            let r = rule.get_ref();
-            let category = self.category(&site, &r.category)?;
-            let host = match normalize_rule_host(r.host.get_ref()) {
-                Ok(h) => h,
-                Err(m) => return site.invalid(r.host.span(), m),
-            };
-            let path = match &r.path {
-                Some(p) if !p.get_ref().starts_with('/') => {
-                    return site.invalid(
-                        p.span(),
-                        format!("path {:?} must start with '/'", p.get_ref()),
-                    );
-                }
-                Some(p) => p.get_ref().clone(),
-                None => String::new(),
-            };
-            let pattern = format!("{host}{path}");
-            if self.disabled.contains(&pattern) {
-                continue;
-            }
-            check_dup(format!("resource {pattern:?}"), r.host.span())?;
-            let id = self.push(RuleInfo {
-                kind: RuleKind::Resource,
-                pattern: pattern.into(),
-                category,
-                vendor: r.vendor.as_str().into(),
-                file,
-                line: site.line(rule.span()),
-                tcf_vendor: r.tcf_vendor,
-            });
-            let entries = self.hosts.entry(host.into()).or_default();
-            // A later file overrides an earlier rule for the same host and path.
-            entries.retain(|(p, _)| **p != *path);
-            entries.push((path.into(), id));
-            entries.sort_by_key(|e| std::cmp::Reverse(e.0.len()));
+            self.add_resource(&mut f, rule)?;
         }
-
         for rule in &parsed.signature {
-            let r = rule.get_ref();
-            let category = self.category(&site, &r.category)?;
-            let text_pattern = r.text.get_ref();
-            if self.disabled.contains(text_pattern) {
-                continue;
-            }
-            if text_pattern.len() < 3 {
-                return site.invalid(
-                    r.text.span(),
-                    format!(
-                        "signature {text_pattern:?} is too short to be specific (3 bytes at least)"
-                    ),
-                );
-            }
-            check_dup(format!("signature {text_pattern:?}"), r.text.span())?;
-            let id = self.push(RuleInfo {
-                kind: RuleKind::Signature,
-                pattern: text_pattern.as_str().into(),
-                category,
-                vendor: r.vendor.as_str().into(),
-                file,
-                line: site.line(rule.span()),
-                tcf_vendor: r.tcf_vendor,
-            });
-            self.signatures.retain(|(t, _)| t != text_pattern);
-            self.signatures.push((text_pattern.clone(), id));
+            self.add_signature(&mut f, rule)?;
         }
-
         for rule in &parsed.path {
-            let r = rule.get_ref();
-            let category = self.category(&site, &r.category)?;
-            let prefix = r.prefix.get_ref();
-            if !prefix.starts_with('/') || prefix.len() < 2 {
-                return site.invalid(
-                    r.prefix.span(),
-                    format!(
-                        "path prefix {prefix:?} must start with '/' and name more than the root"
-                    ),
-                );
-            }
-            if self.disabled.contains(prefix) {
-                continue;
-            }
-            check_dup(format!("path {prefix:?}"), r.prefix.span())?;
-            let id = self.push(RuleInfo {
-                kind: RuleKind::Path,
-                pattern: prefix.as_str().into(),
-                category,
-                vendor: r.vendor.as_str().into(),
-                file,
-                line: site.line(rule.span()),
-                tcf_vendor: None,
-            });
-            self.paths.retain(|(p, _)| p != prefix);
-            self.paths.push((prefix.clone(), id));
+            self.add_path(&mut f, rule)?;
         }
-
         for rule in &parsed.allow {
-            let r = rule.get_ref();
-            let (kind, pattern) = match (&r.host, &r.cookie) {
-                (Some(h), None) => match normalize_rule_host(h.get_ref()) {
-                    Ok(host) => (RuleKind::AllowHost, host),
-                    Err(m) => return site.invalid(h.span(), m),
-                },
-                (None, Some(c)) if valid_cookie_name(c.get_ref()) => {
-                    (RuleKind::AllowCookie, c.get_ref().clone())
-                }
-                (None, Some(c)) => {
-                    return site.invalid(
-                        c.span(),
-                        format!("{:?} is not a valid cookie name", c.get_ref()),
-                    );
-                }
-                _ => {
-                    return site.invalid(
-                        rule.span(),
-                        "an [[allow]] rule needs exactly one of host or cookie".into(),
-                    );
-                }
-            };
-            check_dup(format!("{kind:?} {pattern:?}"), rule.span())?;
-            let id = self.push(RuleInfo {
-                kind,
-                pattern: pattern.clone().into(),
-                category: Category::NECESSARY,
-                vendor: r.vendor.as_str().into(),
-                file,
-                line: site.line(rule.span()),
-                tcf_vendor: None,
-            });
-            if kind == RuleKind::AllowHost {
-                self.allow_hosts.insert(pattern.into(), id);
-            } else {
-                self.allow_cookies.insert(pattern.into(), id);
-            }
+            self.add_allow(&mut f, rule)?;
         }
-
         self.files.push(RuleFileInfo {
             path: path.to_owned(),
             rules: self.infos.len() - before,
@@ -596,100 +448,221 @@ impl<'c> Compiler<'c> {
         Ok(())
     }
 
+    fn add_cookie(
+        &mut self,
+        f: &mut InFile<'_>,
+        rule: &Spanned<file::CookieRule>,
+    ) -> Result<(), RulesError> {
+        let r = rule.get_ref();
+        let (kind, pattern) = match (&r.name, &r.prefix, &r.regex) {
+            (Some(n), None, None) => (RuleKind::CookieExact, n),
+            (None, Some(p), None) => (RuleKind::CookiePrefix, p),
+            (None, None, Some(x)) => (RuleKind::CookieRegex, x),
+            _ => {
+                return f.invalid(
+                    rule.span(),
+                    "a [[cookie]] rule needs exactly one of name, prefix or regex".into(),
+                );
+            }
+        };
+        let text = pattern.get_ref();
+        if kind == RuleKind::CookieRegex {
+            if let Err(e) = regex::Regex::new(text) {
+                let full = e.to_string();
+                let msg = full
+                    .lines()
+                    .find_map(|l| l.strip_prefix("error: "))
+                    .unwrap_or(&full)
+                    .to_owned();
+                return f.invalid(pattern.span(), format!("bad regex {text:?}: {msg}"));
+            }
+        } else if !valid_cookie_name(text) {
+            return f.invalid(
+                pattern.span(),
+                format!("{text:?} is not a valid cookie name"),
+            );
+        }
+        let draft = Draft {
+            kind,
+            pattern: text.clone(),
+            category: self.category(f, &r.category)?,
+            vendor: &r.vendor,
+            tcf_vendor: r.tcf_vendor,
+            rule_span: rule.span(),
+            key_span: pattern.span(),
+        };
+        let Some(id) = self.record(f, draft)? else {
+            return Ok(());
+        };
+        match kind {
+            RuleKind::CookieExact => {
+                self.cookie_exact.insert(text.as_str().into(), id);
+            }
+            RuleKind::CookiePrefix => {
+                self.cookie_prefix.insert(text.as_str().into(), id);
+            }
+            _ => self.regexes.push((text.clone(), id)),
+        }
+        Ok(())
+    }
+
+    fn add_resource(
+        &mut self,
+        f: &mut InFile<'_>,
+        rule: &Spanned<file::ResourceRule>,
+    ) -> Result<(), RulesError> {
+        let r = rule.get_ref();
+        let host = match normalize_rule_host(r.host.get_ref()) {
+            Ok(h) => h,
+            Err(m) => return f.invalid(r.host.span(), m),
+        };
+        let path = match &r.path {
+            Some(p) if !p.get_ref().starts_with('/') => {
+                return f.invalid(
+                    p.span(),
+                    format!("path {:?} must start with '/'", p.get_ref()),
+                );
+            }
+            Some(p) => p.get_ref().clone(),
+            None => String::new(),
+        };
+        let draft = Draft {
+            kind: RuleKind::Resource,
+            pattern: format!("{host}{path}"),
+            category: self.category(f, &r.category)?,
+            vendor: &r.vendor,
+            tcf_vendor: r.tcf_vendor,
+            rule_span: rule.span(),
+            key_span: r.host.span(),
+        };
+        let Some(id) = self.record(f, draft)? else {
+            return Ok(());
+        };
+        let entries = self.hosts.entry(host.into()).or_default();
+        // A later file overrides an earlier rule for the same host and path.
+        entries.retain(|(p, _)| **p != *path);
+        entries.push((path.into(), id));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0.len()));
+        Ok(())
+    }
+
+    fn add_signature(
+        &mut self,
+        f: &mut InFile<'_>,
+        rule: &Spanned<file::SignatureRule>,
+    ) -> Result<(), RulesError> {
+        let r = rule.get_ref();
+        let text = r.text.get_ref();
+        if text.len() < 3 {
+            return f.invalid(
+                r.text.span(),
+                format!("signature {text:?} is too short to be specific (3 bytes at least)"),
+            );
+        }
+        let draft = Draft {
+            kind: RuleKind::Signature,
+            pattern: text.clone(),
+            category: self.category(f, &r.category)?,
+            vendor: &r.vendor,
+            tcf_vendor: r.tcf_vendor,
+            rule_span: rule.span(),
+            key_span: r.text.span(),
+        };
+        if let Some(id) = self.record(f, draft)? {
+            self.signatures.retain(|(t, _)| t != text);
+            self.signatures.push((text.clone(), id));
+        }
+        Ok(())
+    }
+
+    fn add_path(
+        &mut self,
+        f: &mut InFile<'_>,
+        rule: &Spanned<file::PathRule>,
+    ) -> Result<(), RulesError> {
+        let r = rule.get_ref();
+        let prefix = r.prefix.get_ref();
+        if !prefix.starts_with('/') || prefix.len() < 2 {
+            return f.invalid(
+                r.prefix.span(),
+                format!("path prefix {prefix:?} must start with '/' and name more than the root"),
+            );
+        }
+        let draft = Draft {
+            kind: RuleKind::Path,
+            pattern: prefix.clone(),
+            category: self.category(f, &r.category)?,
+            vendor: &r.vendor,
+            tcf_vendor: None,
+            rule_span: rule.span(),
+            key_span: r.prefix.span(),
+        };
+        if let Some(id) = self.record(f, draft)? {
+            self.paths.retain(|(p, _)| p != prefix);
+            self.paths.push((prefix.clone(), id));
+        }
+        Ok(())
+    }
+
+    fn add_allow(
+        &mut self,
+        f: &mut InFile<'_>,
+        rule: &Spanned<file::AllowRule>,
+    ) -> Result<(), RulesError> {
+        let r = rule.get_ref();
+        let (kind, pattern) = match (&r.host, &r.cookie) {
+            (Some(h), None) => match normalize_rule_host(h.get_ref()) {
+                Ok(host) => (RuleKind::AllowHost, host),
+                Err(m) => return f.invalid(h.span(), m),
+            },
+            (None, Some(c)) if valid_cookie_name(c.get_ref()) => {
+                (RuleKind::AllowCookie, c.get_ref().clone())
+            }
+            (None, Some(c)) => {
+                return f.invalid(
+                    c.span(),
+                    format!("{:?} is not a valid cookie name", c.get_ref()),
+                );
+            }
+            _ => {
+                return f.invalid(
+                    rule.span(),
+                    "an [[allow]] rule needs exactly one of host or cookie".into(),
+                );
+            }
+        };
+        let draft = Draft {
+            kind,
+            pattern: pattern.clone(),
+            category: Category::NECESSARY,
+            vendor: &r.vendor,
+            tcf_vendor: None,
+            rule_span: rule.span(),
+            key_span: rule.span(),
+        };
+        if let Some(id) = self.record(f, draft)? {
+            let table = if kind == RuleKind::AllowHost {
+                &mut self.allow_hosts
+            } else {
+                &mut self.allow_cookies
+            };
+            table.insert(pattern.into(), id);
+        }
+        Ok(())
+    }
+
+    /// Builds the lookup structures: one compiled value, or an error.
     fn finish(self) -> Result<Rules, RulesError> {
-        let mut regexes = self.regexes;
         // A later file overrides an earlier regex with the same text.
+        let mut regexes = self.regexes.clone();
         let mut seen = std::collections::HashSet::new();
         regexes.reverse();
         regexes.retain(|(r, _)| seen.insert(r.clone()));
         regexes.reverse();
-        let cookie_regex =
-            RegexSet::new(regexes.iter().map(|(r, _)| r)).map_err(|e| RulesError::Invalid {
-                pos: Position {
-                    file: PathBuf::from("<rules>"),
-                    line: 0,
-                    column: 0,
-                },
-                message: format!("cookie regexes cannot be compiled together: {e}"),
-            })?;
-        let signatures = if self.signatures.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-                    .build(self.signatures.iter().map(|(t, _)| t))
-                    .map_err(|e| RulesError::Invalid {
-                        pos: Position {
-                            file: PathBuf::from("<rules>"),
-                            line: 0,
-                            column: 0,
-                        },
-                        message: format!("inline signatures cannot be compiled: {e}"),
-                    })?,
-            )
-        };
-        let internal = |message: String| RulesError::Invalid {
-            pos: Position {
-                file: PathBuf::from("<rules>"),
-                line: 0,
-                column: 0,
-            },
-            message,
-        };
-        let mut prefixes: Vec<(&Box<str>, &RuleId)> = self.cookie_prefix.iter().collect();
-        prefixes.sort();
-        let cookie_prefixes = if prefixes.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-                    .start_kind(aho_corasick::StartKind::Anchored)
-                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                    .build(prefixes.iter().map(|(p, _)| p.as_bytes()))
-                    .map_err(|e| internal(format!("cookie prefixes cannot be compiled: {e}")))?,
-            )
-        };
-        let cookie_prefix_ids: Vec<RuleId> = prefixes.iter().map(|(_, id)| **id).collect();
-        let mut names: FxHashMap<Box<str>, (Option<RuleId>, Option<RuleId>)> = FxHashMap::default();
-        for (name, id) in &self.allow_cookies {
-            names.entry(name.clone()).or_default().0 = Some(*id);
-        }
-        for (name, id) in &self.cookie_exact {
-            names.entry(name.clone()).or_default().1 = Some(*id);
-        }
-        let mut cookie_names = StrTable::default();
-        for (name, entry) in names {
-            cookie_names.insert(&name, entry);
-        }
-        let mut by_host: FxHashMap<Box<str>, HostEntry> = FxHashMap::default();
-        for (host, id) in &self.allow_hosts {
-            by_host.entry(host.clone()).or_default().allow = Some(*id);
-        }
-        for (host, paths) in &self.hosts {
-            by_host.entry(host.clone()).or_default().paths = paths.clone();
-        }
-        let mut hosts = HostTable::default();
-        for (host, entry) in by_host {
-            hosts.insert(&host, entry);
-        }
-
-        let mut blockable = CategorySet::EMPTY;
-        for entries in self.hosts.values() {
-            for (_, id) in entries {
-                if let Some(info) = self.infos.get(*id) {
-                    blockable.insert(info.category);
-                }
-            }
-        }
-        for (_, id) in &self.signatures {
-            if let Some(info) = self.infos.get(*id) {
-                blockable.insert(info.category);
-            }
-        }
-        blockable.remove(Category::NECESSARY);
-
+        let cookie_regex = RegexSet::new(regexes.iter().map(|(r, _)| r))
+            .map_err(|e| internal(format!("cookie regexes cannot be compiled together: {e}")))?;
+        let (cookie_prefixes, cookie_prefix_ids) = self.prefix_automaton()?;
+        let signatures = self.signature_automaton()?;
         let mut paths: Vec<(Box<str>, RuleId)> = self
             .paths
             .iter()
@@ -704,22 +677,111 @@ impl<'c> Compiler<'c> {
             allows: self.allow_hosts.len() + self.allow_cookies.len(),
         };
         Ok(Rules {
+            cookie_names: self.cookie_table(),
+            hosts: self.host_table(),
+            blockable: self.blockable(),
             categories: self.categories.clone(),
-            infos: self.infos,
-            files: self.files,
-            cookie_names,
             cookie_prefixes,
             cookie_prefix_ids,
             cookie_regex,
             cookie_regex_ids: regexes.into_iter().map(|(_, id)| id).collect(),
-            hosts,
-            signature_ids: self.signatures.into_iter().map(|(_, id)| id).collect(),
+            signature_ids: self.signatures.iter().map(|(_, id)| *id).collect(),
             signatures,
             paths,
-            blockable,
             counts,
+            infos: self.infos,
+            files: self.files,
             loaded_at: SystemTime::now(),
         })
+    }
+
+    /// Cookie prefixes as one anchored, longest-match automaton, and the rule of each pattern.
+    fn prefix_automaton(&self) -> Result<(Option<AhoCorasick>, Vec<RuleId>), RulesError> {
+        let mut prefixes: Vec<(&Box<str>, &RuleId)> = self.cookie_prefix.iter().collect();
+        prefixes.sort();
+        if prefixes.is_empty() {
+            return Ok((None, Vec::new()));
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .start_kind(aho_corasick::StartKind::Anchored)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(prefixes.iter().map(|(p, _)| p.as_bytes()))
+            .map_err(|e| internal(format!("cookie prefixes cannot be compiled: {e}")))?;
+        Ok((
+            Some(automaton),
+            prefixes.iter().map(|(_, id)| **id).collect(),
+        ))
+    }
+
+    /// Inline script signatures as one automaton (`None` without signatures).
+    fn signature_automaton(&self) -> Result<Option<AhoCorasick>, RulesError> {
+        if self.signatures.is_empty() {
+            return Ok(None);
+        }
+        AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(self.signatures.iter().map(|(t, _)| t))
+            .map(Some)
+            .map_err(|e| internal(format!("inline signatures cannot be compiled: {e}")))
+    }
+
+    /// Cookie name -> (allow rule, exact rule).
+    fn cookie_table(&self) -> StrTable<(Option<RuleId>, Option<RuleId>)> {
+        let mut names: FxHashMap<Box<str>, (Option<RuleId>, Option<RuleId>)> = FxHashMap::default();
+        for (name, id) in &self.allow_cookies {
+            names.entry(name.clone()).or_default().0 = Some(*id);
+        }
+        for (name, id) in &self.cookie_exact {
+            names.entry(name.clone()).or_default().1 = Some(*id);
+        }
+        let mut table = StrTable::default();
+        for (name, entry) in names {
+            table.insert(&name, entry);
+        }
+        table
+    }
+
+    /// Host suffix -> its allow rule and its resource rules.
+    fn host_table(&self) -> HostTable {
+        let mut by_host: FxHashMap<Box<str>, HostEntry> = FxHashMap::default();
+        for (host, id) in &self.allow_hosts {
+            by_host.entry(host.clone()).or_default().allow = Some(*id);
+        }
+        for (host, paths) in &self.hosts {
+            by_host.entry(host.clone()).or_default().paths = paths.clone();
+        }
+        let mut table = HostTable::default();
+        for (host, entry) in by_host {
+            table.insert(&host, entry);
+        }
+        table
+    }
+
+    /// Categories some resource or signature rule can block.
+    fn blockable(&self) -> CategorySet {
+        let resources = self.hosts.values().flatten().map(|(_, id)| id);
+        let signatures = self.signatures.iter().map(|(_, id)| id);
+        let mut blockable = CategorySet::EMPTY;
+        for id in resources.chain(signatures) {
+            if let Some(info) = self.infos.get(*id) {
+                blockable.insert(info.category);
+            }
+        }
+        blockable.remove(Category::NECESSARY);
+        blockable
+    }
+}
+
+/// An error of the rule set as a whole (no single rule to point at).
+fn internal(message: String) -> RulesError {
+    RulesError::Invalid {
+        pos: Position {
+            file: PathBuf::from("<rules>"),
+            line: 0,
+            column: 0,
+        },
+        message,
     }
 }
 

@@ -16,6 +16,29 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// How long a condition may take to hold before a test gives up: `CONSENT_GATE_TEST_PATIENCE_MS`
+/// (default 20 s), so a slow machine can be given more time without editing tests.
+pub fn patience() -> Duration {
+    let ms = std::env::var("CONSENT_GATE_TEST_PATIENCE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    Duration::from_millis(ms)
+}
+
+/// Polls `check` until it gives a value and returns it; panics naming `what` when patience
+/// runs out. Tests wait on conditions like this, never on fixed sleeps.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + patience();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Values of the header fields called `name` (case-insensitive), in order.
 fn headers_named<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
     headers
@@ -412,6 +435,38 @@ impl Proxy {
         args: &[&str],
         log_filter: &str,
     ) -> Proxy {
+        let mut config = config.to_owned();
+        // Ports come from bind-then-release, so another process may take one before the proxy
+        // binds it: then the proxy exits with "Address already in use" and starts again on
+        // fresh ports.
+        for _ in 0..5 {
+            match Self::spawn(&dir, &config, args, log_filter) {
+                Ok((addr, admin, child)) => {
+                    return Proxy {
+                        addr,
+                        admin,
+                        dir,
+                        child,
+                    };
+                }
+                Err((addr, admin)) => {
+                    config = config
+                        .replace(&addr.to_string(), &free_addr().to_string())
+                        .replace(&admin.to_string(), &free_addr().to_string());
+                }
+            }
+        }
+        panic!("consent-gate could not bind its ports in five attempts");
+    }
+
+    /// Starts the process and waits until it is ready; `Err` with its addresses when it could
+    /// not bind them.
+    fn spawn(
+        dir: &tempfile::TempDir,
+        config: &str,
+        args: &[&str],
+        log_filter: &str,
+    ) -> Result<(SocketAddr, SocketAddr, Child), (SocketAddr, SocketAddr)> {
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, config).unwrap();
         let addr_line = config
@@ -432,8 +487,9 @@ impl Proxy {
             .trim_end_matches('"')
             .parse()
             .unwrap();
-        let log = std::fs::File::create(dir.path().join("proxy.log")).unwrap();
-        let child = Command::new(binary())
+        let log_path = dir.path().join("proxy.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = Command::new(binary())
             .args(args)
             .args(["run", "--config"])
             .arg(&config_path)
@@ -442,38 +498,29 @@ impl Proxy {
             .stderr(log)
             .spawn()
             .unwrap();
-        let mut proxy = Proxy {
-            addr,
-            admin,
-            dir,
-            child,
-        };
-        proxy.wait_ready();
-        proxy
+        let ready = eventually("consent-gate is ready", || {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(Err(status));
+            }
+            let admin_up =
+                TcpStream::connect(admin).is_ok_and(|_| get(admin, "/readyz", &[]).status == 200);
+            (admin_up && TcpStream::connect(addr).is_ok()).then_some(Ok(()))
+        });
+        match ready {
+            Ok(()) => Ok((addr, admin, child)),
+            Err(status) => {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                if log.contains("in use") {
+                    return Err((addr, admin));
+                }
+                panic!("consent-gate exited during start-up: {status}\n{log}");
+            }
+        }
     }
 
     /// Everything the proxy logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("consent-gate exited during start-up: {status}");
-            }
-            let admin_up = TcpStream::connect(self.admin)
-                .is_ok_and(|_| get(self.admin, "/readyz", &[]).status == 200);
-            if admin_up && TcpStream::connect(self.addr).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "consent-gate did not become ready in time"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
     }
 
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {

@@ -27,7 +27,7 @@ fn park(el: &mut Element<'_, '_>, attr: &str) -> HandlerResult {
 }
 
 /// Records the action; returns the category name if the element must be changed.
-fn decide(state: &Shared, kind: Kind, rule: &RuleInfo, target: &str) -> Option<String> {
+fn record_action(state: &Shared, kind: Kind, rule: &RuleInfo, target: &str) -> Option<String> {
     let mut st = lock(state);
     st.action(kind, rule, target);
     (!st.page.report_only).then(|| st.category_name(rule))
@@ -42,7 +42,7 @@ pub(super) fn script(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult 
         let Some(rule) = lock(state).page.blocking_rule(&src).cloned() else {
             return Ok(());
         };
-        let Some(category) = decide(state, Kind::Script, &rule, &src) else {
+        let Some(category) = record_action(state, Kind::Script, &rule, &src) else {
             return Ok(());
         };
         park(el, "src")?;
@@ -118,7 +118,7 @@ pub(super) fn iframe(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult 
     let Some(rule) = lock(state).page.blocking_rule(&src).cloned() else {
         return Ok(());
     };
-    let Some(category) = decide(state, Kind::Iframe, &rule, &src) else {
+    let Some(category) = record_action(state, Kind::Iframe, &rule, &src) else {
         return Ok(());
     };
     park(el, "src")?;
@@ -149,7 +149,7 @@ pub(super) fn image(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
         return Ok(());
     };
     let target = src.or(srcset).unwrap_or_default();
-    let Some(category) = decide(state, Kind::Img, &rule, &target) else {
+    let Some(category) = record_action(state, Kind::Img, &rule, &target) else {
         return Ok(());
     };
     park(el, "src")?;
@@ -182,7 +182,7 @@ pub(super) fn link(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
     let Some(rule) = lock(state).page.blocking_rule(&href).cloned() else {
         return Ok(());
     };
-    if decide(state, Kind::Link, &rule, &href).is_some() {
+    if record_action(state, Kind::Link, &rule, &href).is_some() {
         el.remove();
     }
     Ok(())
