@@ -104,31 +104,29 @@ fn check(config: Option<PathBuf>, rule_files: Vec<PathBuf>) -> anyhow::Result<St
         let mut files = config.rule_files.clone();
         files.extend(rule_files);
         let rules = Rules::load(&files, &config.policy.categories)?;
-        let c = rules.counts();
         Ok(format!(
-            "{}: OK: {} site(s), {} rule file(s): {} cookie, {} resource, {} signature, {} path, {} allow rules",
+            "{}: OK: {} site(s), {}",
             path.display(),
             config.sites.len(),
-            rules.files().len(),
-            c.cookies,
-            c.resources,
-            c.signatures,
-            c.paths,
-            c.allows
+            rules_summary(&rules)
         ))
     } else {
         let rules = Rules::load(&rule_files, &Default::default())?;
-        let c = rules.counts();
-        Ok(format!(
-            "OK: {} rule file(s): {} cookie, {} resource, {} signature, {} path, {} allow rules",
-            rules.files().len(),
-            c.cookies,
-            c.resources,
-            c.signatures,
-            c.paths,
-            c.allows
-        ))
+        Ok(format!("OK: {}", rules_summary(&rules)))
     }
+}
+
+fn rules_summary(rules: &Rules) -> String {
+    let c = rules.counts();
+    format!(
+        "{} rule file(s): {} cookie, {} resource, {} signature, {} path, {} allow rules",
+        rules.files().len(),
+        c.cookies,
+        c.resources,
+        c.signatures,
+        c.paths,
+        c.allows
+    )
 }
 
 fn generate_rules(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<String> {

@@ -57,19 +57,6 @@ mod tests {
     use crate::category::CategorySet;
     use crate::consent::decided as signal;
 
-    fn default_groups() -> HashMap<String, Category> {
-        [
-            ("C0001", Category::NECESSARY),
-            ("C0002", Category::ANALYTICS),
-            ("C0003", Category::FUNCTIONAL),
-            ("C0004", Category::MARKETING),
-            ("C0005", Category::MARKETING),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
-    }
-
     #[test]
     fn real_value_from_a_japanese_site() {
         let v = "isGpcEnabled=0&datestamp=Sat+Aug+16+2025+00%3A34%3A39+GMT%2B0900+(JST)&version=202403.1.0&groups=C0001%3A1%2CC0003%3A1%2CC0002%3A1%2CC0004%3A0&geolocation=JP%3B13&AwaitingReconsent=false";

@@ -71,20 +71,13 @@ pub fn filter(value: &str, page: &Page) -> (Option<String>, Vec<(RuleInfo, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::category::{Categories, Category, CategorySet};
-    use crate::rules::Rules;
-    use std::sync::Arc;
+    use crate::category::CategorySet;
 
     fn page() -> Page {
-        let rules =
-            "[[resource]]\nhost = \"facebook.net\"\ncategory = \"marketing\"\nvendor = \"Meta\"\n";
-        Page {
-            rules: Arc::new(Rules::compile(&[("r.toml", rules)], &Categories::default()).unwrap()),
-            allowed: CategorySet::only(Category::NECESSARY),
-            site: "example.com".into(),
-            report_only: false,
-            tcf_vendors: None,
-        }
+        Page::for_test(
+            "[[resource]]\nhost = \"facebook.net\"\ncategory = \"marketing\"\nvendor = \"Meta\"\n",
+            CategorySet::EMPTY,
+        )
     }
 
     #[test]

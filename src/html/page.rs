@@ -151,6 +151,21 @@ impl Page {
         Some(rule)
     }
 
+    /// A page of `example.com` under rules compiled from `rules` (unit tests).
+    #[cfg(test)]
+    pub(crate) fn for_test(rules: &str, allowed: CategorySet) -> Page {
+        let categories = crate::category::Categories::default();
+        let rules = Rules::compile(&[("rules.toml", rules)], &categories)
+            .unwrap_or_else(|e| unreachable!("test rules: {e}"));
+        Page {
+            rules: Arc::new(rules),
+            allowed: allowed.union(CategorySet::only(Category::NECESSARY)),
+            site: "example.com".into(),
+            report_only: false,
+            tcf_vendors: None,
+        }
+    }
+
     /// The first denied signature in an inline script.
     pub fn signature(&self, text: &str) -> Option<&RuleInfo> {
         self.rules.signature(text).filter(|r| !self.permits(r))

@@ -229,19 +229,13 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::category::{Categories, Category, CategorySet};
-    use crate::rules::Rules;
+    use crate::category::CategorySet;
 
     fn page() -> Page {
-        let rules =
-            "[[resource]]\nhost = \"tracker.example\"\ncategory = \"marketing\"\nvendor = \"T\"\n";
-        Page {
-            rules: Arc::new(Rules::compile(&[("r.toml", rules)], &Categories::default()).unwrap()),
-            allowed: CategorySet::only(Category::NECESSARY),
-            site: "example.com".into(),
-            report_only: false,
-            tcf_vendors: None,
-        }
+        Page::for_test(
+            "[[resource]]\nhost = \"tracker.example\"\ncategory = \"marketing\"\nvendor = \"T\"\n",
+            CategorySet::EMPTY,
+        )
     }
 
     fn plan(decode: Option<Coding>, encode: Option<(Coding, u32)>, fail_open: bool) -> Plan {

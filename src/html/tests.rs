@@ -2,7 +2,6 @@ use std::sync::Arc;
 
 use super::*;
 use crate::category::{Categories, Category, CategorySet};
-use crate::rules::Rules;
 
 const RULES: &str = r#"
 [[resource]]
@@ -47,14 +46,7 @@ vendor = "OneTrust"
 "#;
 
 fn page(allowed: CategorySet) -> Page {
-    let rules = Rules::compile(&[("rules.toml", RULES)], &Categories::default()).unwrap();
-    Page {
-        rules: Arc::new(rules),
-        allowed: allowed.union(CategorySet::only(Category::NECESSARY)),
-        site: "example.com".into(),
-        report_only: false,
-        tcf_vendors: None,
-    }
+    Page::for_test(RULES, allowed)
 }
 
 fn selectors() -> Arc<Selectors> {
