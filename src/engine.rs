@@ -114,7 +114,7 @@ impl Engine {
         let policy = &self.config.policy;
         let mut categories: Vec<&str> = policy.categories.iter().map(|(_, n)| n).collect();
         categories.push("unknown");
-        for source in crate::consent::SourceKind::ALL {
+        for source in crate::consent::SourceKind::all() {
             m.consent_source.with_label_values(&[source.label()]);
             m.consent_parse_failures
                 .with_label_values(&[source.label()]);

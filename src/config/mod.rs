@@ -303,7 +303,7 @@ impl Checker<'_> {
         let mut sources = Vec::new();
         for s in &c.sources {
             let Some(kind) = SourceKind::from_label(s.get_ref()) else {
-                let known: Vec<&str> = SourceKind::ALL.iter().map(|k| k.label()).collect();
+                let known: Vec<&str> = SourceKind::all().map(SourceKind::label).collect();
                 return self.err(
                     s.span(),
                     format!(

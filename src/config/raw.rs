@@ -193,8 +193,7 @@ impl Default for Consent {
 }
 
 fn default_sources() -> Vec<Spanned<String>> {
-    crate::consent::SourceKind::ALL
-        .into_iter()
+    crate::consent::SourceKind::all()
         .map(|s| Spanned::new(0..0, s.label().to_owned()))
         .collect()
 }

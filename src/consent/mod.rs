@@ -44,18 +44,10 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
-    /// Every source, in the default priority order.
-    pub const ALL: [SourceKind; 9] = [
-        SourceKind::ConsentGate,
-        SourceKind::OneTrust,
-        SourceKind::Cookiebot,
-        SourceKind::Tcf,
-        SourceKind::Gpp,
-        SourceKind::UsPrivacy,
-        SourceKind::Klaro,
-        SourceKind::CookieConsent,
-        SourceKind::Gpc,
-    ];
+    /// Every source, in the default priority order (the order of [`SOURCES`]).
+    pub fn all() -> impl Iterator<Item = SourceKind> {
+        SOURCES.iter().map(|d| d.kind)
+    }
 
     /// This source's row of [`SOURCES`].
     pub fn def(self) -> &'static SourceDef {
@@ -353,7 +345,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             categories: Categories::default(),
-            sources: SourceKind::ALL.to_vec(),
+            sources: SourceKind::all().collect(),
             precedence: Precedence::FirstDecides,
             max_cookie_bytes: DEFAULT_MAX_COOKIE_BYTES,
             cookies: SOURCES
@@ -716,7 +708,8 @@ mod tests {
 
     #[test]
     fn the_source_table_lists_every_kind_in_order() {
-        for (i, kind) in SourceKind::ALL.into_iter().enumerate() {
+        assert_eq!(SourceKind::all().count(), SOURCES.len());
+        for (i, kind) in SourceKind::all().enumerate() {
             assert_eq!(kind as usize, i);
             assert_eq!(SOURCES[i].kind, kind);
             assert_eq!(SourceKind::from_label(kind.label()), Some(kind));
