@@ -112,12 +112,13 @@ fn demo_prints_urls_that_serve_the_page_through_the_proxy() {
     }
     let url = format!("http://{listen}/");
     assert!(banner.contains(&url), "{banner}");
-    common::eventually("the demo listens", || {
-        std::net::TcpStream::connect(listen).ok().map(drop)
+    // The proxy may listen a moment before the demo origin does.
+    let r = common::eventually("the demo serves its page", || {
+        std::net::TcpStream::connect(listen).ok()?;
+        let r = get(listen, "/", &[("Host", &listen.to_string())]);
+        (r.status == 200).then_some(r)
     });
-    let r = get(listen, "/", &[("Host", &listen.to_string())]);
     let html = r.text();
-    assert_eq!(r.status, 200);
     assert!(html.contains("Acme Widgets"), "{html}");
     assert!(
         html.contains("data-consent-src=\"https://www.googletagmanager.com/gtag/js"),

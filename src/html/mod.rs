@@ -15,6 +15,7 @@
 //! * `<noscript>` holding a denied pixel or frame: emptied.
 
 pub mod codec;
+pub mod css;
 pub mod link_header;
 mod markup;
 mod page;

@@ -25,11 +25,15 @@ pub enum Kind {
     Noscript,
     /// An entry of a `Link:` response header
     LinkHeader,
+    /// An inline event handler (`onload=...`) or `javascript:` URL
+    InlineHandler,
+    /// A `url()` or `@import` in CSS, or a `<link rel=stylesheet>`
+    Css,
 }
 
 impl Kind {
     /// Every kind, for metrics documentation and tests.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Script,
         Kind::InlineScript,
         Kind::Iframe,
@@ -37,6 +41,8 @@ impl Kind {
         Kind::Link,
         Kind::Noscript,
         Kind::LinkHeader,
+        Kind::InlineHandler,
+        Kind::Css,
     ];
 
     /// Metric label.
@@ -49,6 +55,8 @@ impl Kind {
             Kind::Link => "link",
             Kind::Noscript => "noscript",
             Kind::LinkHeader => "link_header",
+            Kind::InlineHandler => "inline_handler",
+            Kind::Css => "css",
         }
     }
 }
@@ -136,13 +144,18 @@ impl Page {
     /// rule that names a host below the site's registrable domain (e.g. `metrics.example.com`).
     pub fn blocking_rule(&self, raw_url: &str) -> Option<&RuleInfo> {
         let target = url::target(raw_url)?;
-        let Verdict::Classified(rule) = self.rules.resource(&target.host, &target.path) else {
+        self.blocking_host(&target.host, &target.path)
+    }
+
+    /// The rule that blocks fetching `path` from `host` (lower-case) on this page, if any.
+    pub fn blocking_host(&self, host: &str, path: &str) -> Option<&RuleInfo> {
+        let Verdict::Classified(rule) = self.rules.resource(host, path) else {
             return None;
         };
         if self.permits(rule) {
             return None;
         }
-        if url::site_of(&target.host) == self.site {
+        if url::site_of(host) == self.site {
             let rule_host = rule.pattern.split('/').next().unwrap_or_default();
             if rule_host.len() <= self.site.len() {
                 return None;
@@ -164,6 +177,21 @@ impl Page {
             report_only: false,
             tcf_vendors: None,
         }
+    }
+
+    /// Why executable inline code (a script, an event handler, a `javascript:` URL) must not
+    /// run: a denied signature, or else the first host of a denied resource rule it names (the
+    /// vendors' loader snippets build their script URL from it). Returns the rule and what
+    /// matched (the signature, or the host and path).
+    pub fn inline_rule(&self, code: &str) -> Option<(&RuleInfo, String)> {
+        if let Some(rule) = self.signature(code) {
+            return Some((rule, rule.pattern.to_string()));
+        }
+        self.rules.host_mentions(code).find_map(|m| {
+            let path = if m.path.is_empty() { "/" } else { m.path };
+            self.blocking_host(&m.host, path)
+                .map(|rule| (rule, format!("{}{}", m.host, m.path)))
+        })
     }
 
     /// The first denied signature in an inline script.

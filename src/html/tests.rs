@@ -232,7 +232,8 @@ const VECTORS: &str = r#"<head>
 #[test]
 fn frames_pixels_hints_and_noscript_are_neutralized() {
     let (out, stats) = rewrite(page(CategorySet::EMPTY), VECTORS);
-    // Hints to denied hosts are gone; a stylesheet and the consent tool's hint stay.
+    // Hints to denied hosts are gone; a stylesheet from one is parked; the consent tool's hint
+    // stays.
     assert!(
         !out.contains("rel=\"preconnect\" href=\"https://connect.facebook.net\""),
         "{out}"
@@ -240,7 +241,7 @@ fn frames_pixels_hints_and_noscript_are_neutralized() {
     assert!(!out.contains("dns-prefetch"), "{out}");
     assert!(!out.contains("gtm.js"), "{out}");
     assert!(
-        out.contains(r#"<link rel="stylesheet" href="https://connect.facebook.net/style.css">"#),
+        out.contains(r#"<link rel="stylesheet" data-consent-href="https://connect.facebook.net/style.css" data-consent-category="marketing" data-consent-vendor="Meta Pixel">"#),
         "{out}"
     );
     assert!(
@@ -346,4 +347,218 @@ fn empty_and_attribute_only_scripts_survive_intact() {
     let (out, stats) = rewrite(page(CategorySet::EMPTY), doc);
     assert_eq!(out, doc);
     assert_eq!(stats.total(), 0);
+}
+
+/// Loader snippets as vendors publish them name their host in many shapes; each is caught by the
+/// resource rules alone, with no signature.
+#[test]
+fn inline_loaders_naming_a_denied_host_are_neutralized() {
+    const LOADER_RULES: &str = r#"
+[[resource]]
+host = "chartbeat.com"
+category = "analytics"
+vendor = "Chartbeat"
+
+[[resource]]
+host = "scorecardresearch.com"
+category = "analytics"
+vendor = "comScore"
+
+[[resource]]
+host = "quantserve.com"
+category = "marketing"
+vendor = "Quantcast"
+
+[[resource]]
+host = "facebook.com"
+path = "/tr"
+category = "marketing"
+vendor = "Meta Pixel"
+
+[[resource]]
+host = "metrics.example.com"
+category = "analytics"
+vendor = "Own metrics"
+
+[[resource]]
+host = "cookielaw.org"
+category = "marketing"
+vendor = "Never"
+
+[[allow]]
+host = "cdn.cookielaw.org"
+vendor = "OneTrust"
+"#;
+    let loaders = [
+        (
+            "full URL",
+            "var s=document.createElement('script');s.src='https://sb.scorecardresearch.com/beacon.js';document.head.appendChild(s);",
+            "sb.scorecardresearch.com/beacon.js",
+        ),
+        (
+            "protocol-relative",
+            "e.src = '//static.chartbeat.com/js/chartbeat.js';",
+            "static.chartbeat.com/js/chartbeat.js",
+        ),
+        (
+            "bare host",
+            "var cfg = {domain: 'static.chartbeat.com'}; load(cfg);",
+            "static.chartbeat.com",
+        ),
+        (
+            "split by concatenation",
+            "elem.src = (document.location.protocol == 'https:' ? 'https://secure' : 'http://edge') + '.quantserve.com/quant.js';",
+            "quantserve.com/quant.js",
+        ),
+        (
+            "document.write",
+            "document.write('<scr'+'ipt src=\"HTTPS://Sb.ScorecardResearch.com/beacon.js\"></scr'+'ipt>');",
+            "sb.scorecardresearch.com/beacon.js",
+        ),
+        (
+            "escaped slashes",
+            "var u=\"https:\\/\\/b.scorecardresearch.com\\/p?c1=2\";",
+            "b.scorecardresearch.com",
+        ),
+        (
+            "path rule",
+            "new Image().src='https://www.facebook.com/tr?id=1&ev=PageView';",
+            "www.facebook.com/tr?id=1&ev=PageView",
+        ),
+        (
+            "own subdomain named by a rule",
+            "fetch('https://metrics.example.com/collect');",
+            "metrics.example.com/collect",
+        ),
+    ];
+    let page = Page::for_test(LOADER_RULES, CategorySet::EMPTY);
+    for (shape, code, target) in loaders {
+        let (rule, found) = page
+            .inline_rule(code)
+            .unwrap_or_else(|| panic!("{shape}: not caught: {code}"));
+        assert_eq!(found, target, "{shape}");
+        let doc = format!("<script>{code}</script>");
+        let (out, stats) = rewrite(page.clone(), &doc);
+        assert_eq!(stats.total(), 1, "{shape}: {out}");
+        assert!(
+            out.starts_with("<script></script><script type=\"text/plain\""),
+            "{shape}: {out}"
+        );
+        assert!(
+            out.contains(&format!("data-consent-vendor=\"{}\"", rule.vendor)),
+            "{shape}: {out}"
+        );
+    }
+    let innocent = [
+        "var host = 'notchartbeat.com';",
+        "var x = 'chartbeat.company.io';",
+        "location.href = 'https://www.facebook.com/ourpage';",
+        "loadScript('https://cdn.cookielaw.org/scripttemplates/otSDKStub.js');",
+        "fetch('/api/chartbeat');",
+        "var s = 'www.example.com/quantserve';",
+    ];
+    for code in innocent {
+        assert!(page.inline_rule(code).is_none(), "{code}");
+        let doc = format!("<script>{code}</script>");
+        assert_eq!(rewrite(page.clone(), &doc).0, doc);
+    }
+    // Data blocks never run and are never touched; consented hosts are left alone.
+    let json = r#"<script type="application/ld+json">{"sameAs":"https://static.chartbeat.com/x"}</script>"#;
+    assert_eq!(rewrite(page.clone(), json).0, json);
+    let all = Page::for_test(LOADER_RULES, Categories::default().all());
+    let doc = "<script>e.src='//static.chartbeat.com/js/chartbeat.js'</script>";
+    assert_eq!(rewrite(all, doc).0, doc);
+}
+
+#[test]
+fn css_and_inline_handlers_that_fetch_from_denied_hosts_are_neutralized() {
+    const CSS_RULES: &str = r#"
+[[resource]]
+host = "taboola.com"
+category = "marketing"
+vendor = "Taboola"
+
+[[resource]]
+host = "outbrain.com"
+category = "marketing"
+vendor = "Outbrain"
+
+[[resource]]
+host = "scorecardresearch.com"
+category = "analytics"
+vendor = "comScore"
+"#;
+    let doc = r#"<html><head><style>
+.a { background: url(//cdn.taboola.com/static/a.png) no-repeat; }
+@import url("https://widgets.outbrain.com/x.css");
+.ok { background: url(/img/ok.png); }
+</style>
+<link rel="stylesheet" href="https://widgets.outbrain.com/outbrain.css">
+<link rel="stylesheet" href="/css/site.css">
+</head><body>
+<div style="background-image: url(&quot;http://images.taboola.com/y.jpg&quot;); color: red">w</div>
+<div style="background: url(/img/fine.png)">f</div>
+<img src="/logo.png" onload="var i=new Image();i.src='https://sb.scorecardresearch.com/p?c1=2'">
+<a href="javascript:void(document.write('<script src=//cdn.taboola.com/x.js></scr'+'ipt>'))">t</a>
+<a href="/next" onclick="track('/next')">n</a>
+</body></html>"#;
+    let page = Page::for_test(CSS_RULES, CategorySet::EMPTY);
+    let (out, stats) = rewrite(page.clone(), doc);
+    for gone in [
+        "//cdn.taboola.com/static/a.png",
+        "https://widgets.outbrain.com/x.css",
+        "http://images.taboola.com/y.jpg",
+    ] {
+        assert!(!out.contains(gone), "{gone} still in\n{out}");
+    }
+    assert!(
+        out.contains(".a { background: url(about:invalid#consent-gate) no-repeat; }"),
+        "{out}"
+    );
+    assert!(
+        out.contains(".ok { background: url(/img/ok.png); }"),
+        "{out}"
+    );
+    assert!(out.contains(r#"<link rel="stylesheet" data-consent-href="https://widgets.outbrain.com/outbrain.css" data-consent-category="marketing" data-consent-vendor="Outbrain">"#), "{out}");
+    assert!(
+        out.contains(r#"<link rel="stylesheet" href="/css/site.css">"#),
+        "{out}"
+    );
+    assert!(out.contains("color: red"), "{out}");
+    assert!(
+        out.contains(r#"<div style="background: url(/img/fine.png)">f</div>"#),
+        "{out}"
+    );
+    assert!(out.contains(r#"data-consent-onload="var i=new Image();i.src='https://sb.scorecardresearch.com/p?c1=2'""#), "{out}");
+    assert!(!out.contains(" onload="), "{out}");
+    assert!(out.contains("data-consent-href=\"javascript:"), "{out}");
+    assert!(
+        out.contains(r#"<a href="/next" onclick="track('/next')">n</a>"#),
+        "{out}"
+    );
+    assert_eq!(
+        stats.counts.get(&(Kind::Css, Category::MARKETING)),
+        Some(&4)
+    );
+    assert_eq!(
+        stats
+            .counts
+            .get(&(Kind::InlineHandler, Category::MARKETING)),
+        Some(&1)
+    );
+    assert_eq!(
+        stats
+            .counts
+            .get(&(Kind::InlineHandler, Category::ANALYTICS)),
+        Some(&1)
+    );
+    // Whatever the chunking, the same bytes.
+    let every_byte: Vec<usize> = (1..doc.len()).collect();
+    assert_eq!(
+        rewrite_split(page, doc.as_bytes(), &every_byte),
+        out.as_bytes()
+    );
+    // With consent nothing changes.
+    let all = Page::for_test(CSS_RULES, Categories::default().all());
+    assert_eq!(rewrite(all, doc).0, doc);
 }

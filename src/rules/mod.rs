@@ -205,6 +205,8 @@ pub struct Rules {
     hosts: HostTable,
     signatures: Option<AhoCorasick>,
     signature_ids: Vec<RuleId>,
+    /// Every host of a resource rule, to find where a script's text names one.
+    mentions: Option<AhoCorasick>,
     /// First-party path prefixes, longest first.
     paths: Vec<(Box<str>, RuleId)>,
     blockable: CategorySet,
@@ -663,6 +665,7 @@ impl<'c> Compiler<'c> {
             .map_err(|e| internal(format!("cookie regexes cannot be compiled together: {e}")))?;
         let (cookie_prefixes, cookie_prefix_ids) = self.prefix_automaton()?;
         let signatures = self.signature_automaton()?;
+        let mentions = self.mention_automaton()?;
         let mut paths: Vec<(Box<str>, RuleId)> = self
             .paths
             .iter()
@@ -687,6 +690,7 @@ impl<'c> Compiler<'c> {
             cookie_regex_ids: regexes.into_iter().map(|(_, id)| id).collect(),
             signature_ids: self.signatures.iter().map(|(_, id)| *id).collect(),
             signatures,
+            mentions,
             paths,
             counts,
             infos: self.infos,
@@ -724,6 +728,23 @@ impl<'c> Compiler<'c> {
             .build(self.signatures.iter().map(|(t, _)| t))
             .map(Some)
             .map_err(|e| internal(format!("inline signatures cannot be compiled: {e}")))
+    }
+
+    /// The hosts of resource rules as one case-insensitive automaton (`None` without resource
+    /// rules). It only finds candidates: [`Rules::host_mentions`] reads the whole host name
+    /// around each one, and the host lookup decides.
+    fn mention_automaton(&self) -> Result<Option<AhoCorasick>, RulesError> {
+        let mut hosts: Vec<&str> = self.hosts.keys().map(|h| &**h).collect();
+        if hosts.is_empty() {
+            return Ok(None);
+        }
+        hosts.sort_unstable();
+        AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .ascii_case_insensitive(true)
+            .build(hosts)
+            .map(Some)
+            .map_err(|e| internal(format!("resource hosts cannot be compiled: {e}")))
     }
 
     /// Cookie name -> (allow rule, exact rule).
@@ -940,6 +961,45 @@ impl Rules {
             .and_then(|(_, id)| self.info(*id))
     }
 
+    /// Host names that a text (an inline script, an event handler) writes and that a resource
+    /// rule's host could cover, in order. A candidate is the whole run of host characters
+    /// around an occurrence of a rule's host, so `notchartbeat.com` is the host
+    /// `notchartbeat.com` (which a `chartbeat.com` rule does not cover), and the host of a URL
+    /// split by concatenation (`'https://secure' + '.quantserve.com/quant.js'`) is the part
+    /// written whole.
+    pub fn host_mentions<'t>(&'t self, text: &'t str) -> impl Iterator<Item = Mention<'t>> + 't {
+        let bytes = text.as_bytes();
+        let mut resume = 0;
+        self.mentions
+            .iter()
+            .flat_map(move |ac| ac.find_iter(text))
+            .filter_map(move |m| {
+                if m.start() < resume {
+                    return None;
+                }
+                let start = bytes
+                    .get(..m.start())
+                    .and_then(|b| b.iter().rposition(|&c| !is_host_byte(c)))
+                    .map_or(0, |p| p + 1);
+                let end = bytes
+                    .get(m.end()..)
+                    .and_then(|b| b.iter().position(|&c| !is_host_byte(c)))
+                    .map_or(bytes.len(), |p| m.end() + p);
+                resume = end;
+                let host = text.get(start..end)?.trim_matches('.').to_ascii_lowercase();
+                let path = if bytes.get(end) == Some(&b'/') {
+                    let len = bytes
+                        .get(end..)
+                        .and_then(|b| b.iter().position(|&c| ends_path(c)))
+                        .unwrap_or(bytes.len() - end);
+                    text.get(end..end + len).unwrap_or_default()
+                } else {
+                    ""
+                };
+                (host.contains('.')).then_some(Mention { host, path })
+            })
+    }
+
     /// The first signature found in an inline script, if any.
     pub fn signature(&self, script: &str) -> Option<&RuleInfo> {
         let ac = self.signatures.as_ref()?;
@@ -948,6 +1008,29 @@ impl Rules {
             .get(m.pattern().as_usize())
             .and_then(|&id| self.info(id))
     }
+}
+
+/// A byte that can be part of a host name as scripts write it.
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_'
+}
+
+/// A byte that ends a URL path in script text.
+fn ends_path(b: u8) -> bool {
+    matches!(
+        b,
+        b'"' | b'\'' | b'`' | b')' | b'(' | b'<' | b'>' | b',' | b';' | b'\\' | b'{' | b'}'
+    ) || b.is_ascii_whitespace()
+}
+
+/// A host name written in a script's text, and the path that follows it (empty when none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mention<'t> {
+    /// The host, lower-case, without leading or trailing dots: `static.chartbeat.com`, or
+    /// `quantserve.com` from `'http://edge' + '.quantserve.com/quant.js'`.
+    pub host: String,
+    /// The path written right after the host (`/js/chartbeat.js`), or empty.
+    pub path: &'t str,
 }
 
 /// `a.b.example.com`, `b.example.com`, `example.com`, `com`.

@@ -42,7 +42,15 @@ pub struct Selectors {
     source: Selector,
     link: Selector,
     noscript: Selector,
+    style: Selector,
+    styled: Selector,
+    handlers: Selector,
 }
+
+/// Attributes through which inline code runs: event handlers, and URL attributes that can hold
+/// `javascript:`. Handlers not listed here are rare on real pages; the client guard covers code
+/// added at run time.
+const CODE_ATTRIBUTES: &str = "[onload],[onerror],[onclick],[onmouseover],[onmousedown],[onmouseup],[onfocus],[onblur],[onsubmit],[onchange],[oninput],[onkeydown],[onkeyup],[onbeforeunload],[onunload],[onpageshow],[onanimationstart],[ontransitionend],[onreadystatechange],[href*=\"script:\" i],[src*=\"script:\" i],[action*=\"script:\" i],[formaction*=\"script:\" i]";
 
 impl Selectors {
     /// Parses the selectors the neutralizer uses.
@@ -54,6 +62,9 @@ impl Selectors {
             source: "source".parse()?,
             link: "link[href][rel]".parse()?,
             noscript: "noscript".parse()?,
+            style: "style".parse()?,
+            styled: "[style*=\"url(\" i],[style*=\"@import\" i]".parse()?,
+            handlers: CODE_ATTRIBUTES.parse()?,
         })
     }
 }
@@ -101,6 +112,7 @@ struct State {
     stats: Stats,
     script: Option<Pending>,
     noscript: Option<String>,
+    style: Option<String>,
     selectors: Arc<Selectors>,
 }
 
@@ -178,6 +190,7 @@ impl Rewriter {
             stats: Stats::default(),
             script: None,
             noscript: None,
+            style: None,
             selectors: Arc::clone(selectors),
         }));
         let output: Output = Arc::default();
@@ -216,6 +229,25 @@ impl Rewriter {
                     None => Ok(()),
                 }
             });
+        let (s1, s2) = (Arc::clone(&state), Arc::clone(&state));
+        let style = ElementContentHandlers::default()
+            .element(move |el: &mut lol_html::send::Element<'_, '_>| neutralize::style(&s1, el))
+            .text(move |chunk: &mut TextChunk<'_>| {
+                let mut st = lock(&s2);
+                let max = st.limits.max_inline_script;
+                match st.style.as_mut() {
+                    Some(buf) => raw_text_chunk(buf, chunk, max),
+                    None => Ok(()),
+                }
+            });
+        let s = Arc::clone(&state);
+        let styled = ElementContentHandlers::default().element(
+            move |el: &mut lol_html::send::Element<'_, '_>| neutralize::style_attribute(&s, el),
+        );
+        let s = Arc::clone(&state);
+        let handlers = ElementContentHandlers::default().element(
+            move |el: &mut lol_html::send::Element<'_, '_>| neutralize::code_attributes(&s, el),
+        );
         let s_end = Arc::clone(&state);
         let document_end = DocumentContentHandlers::default().end(
             move |end: &mut lol_html::html_content::DocumentEnd<'_>| {
@@ -225,6 +257,9 @@ impl Rewriter {
                     end.append(&text.0, ContentType::Html);
                 }
                 if let Some(text) = neutralize::settle_noscript(&mut st) {
+                    end.append(&text, ContentType::Html);
+                }
+                if let Some(text) = neutralize::settle_style(&mut st) {
                     end.append(&text, ContentType::Html);
                 }
                 Ok(())
@@ -238,6 +273,9 @@ impl Rewriter {
             .append_element_content_handler((Borrowed(&selectors.source), source))
             .append_element_content_handler((Borrowed(&selectors.link), link))
             .append_element_content_handler((Borrowed(&selectors.noscript), noscript))
+            .append_element_content_handler((Borrowed(&selectors.style), style))
+            .append_element_content_handler((Borrowed(&selectors.styled), styled))
+            .append_element_content_handler((Borrowed(&selectors.handlers), handlers))
             .append_document_content_handler(document_end)
             .with_encoding(encoding)
             .with_adjust_charset_on_meta_tag(sniff_meta)

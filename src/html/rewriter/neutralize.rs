@@ -80,10 +80,14 @@ pub(super) fn script(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult 
 /// emit after the emptied element (`true`).
 pub(super) fn settle_script(st: &mut State) -> Option<(String, bool)> {
     let pending = st.script.take()?;
-    let Some(rule) = st.page.signature(&pending.text).cloned() else {
+    let Some((rule, target)) = st
+        .page
+        .inline_rule(&pending.text)
+        .map(|(rule, target)| (rule.clone(), target))
+    else {
         return Some((pending.text, false));
     };
-    st.action(Kind::InlineScript, &rule, &rule.pattern);
+    st.action(Kind::InlineScript, &rule, &target);
     if st.page.report_only {
         return Some((pending.text, false));
     }
@@ -176,16 +180,114 @@ pub(super) fn link(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
     let (Some(rel), Some(href)) = (el.get_attribute("rel"), el.get_attribute("href")) else {
         return Ok(());
     };
-    if !is_hint(&rel) {
+    let stylesheet = rel
+        .split_ascii_whitespace()
+        .any(|t| t.eq_ignore_ascii_case("stylesheet"));
+    if !is_hint(&rel) && !stylesheet {
         return Ok(());
     }
     let Some(rule) = lock(state).page.blocking_rule(&href).cloned() else {
         return Ok(());
     };
+    if stylesheet {
+        // Kept in place (and re-activatable) with its URL parked.
+        let Some(category) = record_action(state, Kind::Css, &rule, &href) else {
+            return Ok(());
+        };
+        park(el, "href")?;
+        return label(el, &category, &rule);
+    }
     if record_action(state, Kind::Link, &rule, &href).is_some() {
         el.remove();
     }
     Ok(())
+}
+
+/// Inline event handlers and `javascript:` URLs whose code names a denied host or carries a
+/// denied signature: moved to `data-consent-<attribute>`, so they never run.
+pub(super) fn code_attributes(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
+    let mut blocked: Vec<(String, RuleInfo, String)> = Vec::new();
+    {
+        let st = lock(state);
+        for attr in el.attributes() {
+            let name = attr.name();
+            let value = crate::html::url::decode_entities(&attr.value());
+            let code = if name.starts_with("on") {
+                value.as_str()
+            } else {
+                let compact: String = value
+                    .chars()
+                    .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+                    .collect();
+                let compact = compact.trim_start();
+                if compact.len() < 11
+                    || !compact
+                        .get(..11)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("javascript:"))
+                {
+                    continue;
+                }
+                value.as_str()
+            };
+            if let Some((rule, target)) = st.page.inline_rule(code) {
+                blocked.push((name, rule.clone(), target));
+            }
+        }
+    }
+    let mut labelled = None;
+    for (name, rule, target) in blocked {
+        let Some(category) = record_action(state, Kind::InlineHandler, &rule, &target) else {
+            continue;
+        };
+        park(el, &name)?;
+        labelled.get_or_insert((category, rule));
+    }
+    match labelled {
+        Some((category, rule)) => label(el, &category, &rule),
+        None => Ok(()),
+    }
+}
+
+/// Neutralizes the `url()`s and `@import`s of CSS that point at denied hosts; returns the new
+/// text when anything changed.
+fn neutralize_css(st: &mut State, css: &str) -> Option<String> {
+    let (out, hits) = crate::html::css::neutralize(css, |url| st.page.blocking_rule(url).cloned());
+    for (url, rule) in &hits {
+        st.action(Kind::Css, rule, url);
+    }
+    if st.page.report_only { None } else { out }
+}
+
+/// A `style` attribute that fetches from a denied host.
+pub(super) fn style_attribute(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
+    let Some(value) = el.get_attribute("style") else {
+        return Ok(());
+    };
+    let decoded = crate::html::url::decode_entities(&value);
+    if let Some(css) = neutralize_css(&mut lock(state), &decoded) {
+        el.set_attribute("style", &css)?;
+    }
+    Ok(())
+}
+
+pub(super) fn style(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
+    lock(state).style = Some(String::new());
+    let st = state.clone();
+    if let Some(handlers) = el.end_tag_handlers() {
+        handlers.push(Box::new(move |end: &mut EndTag<'_>| {
+            if let Some(text) = settle_style(&mut lock(&st)) {
+                end.before(&text, ContentType::Html);
+            }
+            Ok(())
+        }));
+    }
+    Ok(())
+}
+
+/// Decides a buffered `<style>` block: its CSS back, with denied URLs made inert.
+pub(super) fn settle_style(st: &mut State) -> Option<String> {
+    let css = st.style.take()?;
+    Some(neutralize_css(st, &css).unwrap_or(css))
 }
 
 pub(super) fn noscript(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
