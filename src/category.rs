@@ -42,6 +42,16 @@ impl CategorySet {
         CategorySet(c.bit())
     }
 
+    /// The set as a bit mask (bit `i` is category `i`), for compact names and cache keys.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// The set of a bit mask from [`CategorySet::bits`].
+    pub fn from_bits(bits: u32) -> Self {
+        CategorySet(bits)
+    }
+
     /// Whether `c` is in the set.
     pub fn contains(self, c: Category) -> bool {
         self.0 & c.bit() != 0

@@ -8,8 +8,10 @@ use std::time::UNIX_EPOCH;
 
 use arc_swap::ArcSwap;
 
+use crate::category::CategorySet;
 use crate::config::Config;
 use crate::html::Selectors;
+use crate::html::guard::{Guard, GuardCache};
 use crate::metrics::Metrics;
 use crate::rules::{Rules, RulesError};
 
@@ -61,6 +63,8 @@ pub struct Engine {
     pub selectors: Arc<Selectors>,
     /// Rules loaded and every proxy listener accepting; false again once shutdown begins.
     ready: AtomicBool,
+    /// Client guards built for the current rules.
+    pub guards: GuardCache,
 }
 
 /// How a reload was asked for.
@@ -100,6 +104,7 @@ impl Engine {
             metrics: Metrics::new()?,
             selectors: Arc::new(Selectors::new()?),
             ready: AtomicBool::new(false),
+            guards: GuardCache::default(),
         };
         engine.publish_rule_metrics();
         engine.initialise_metrics();
@@ -181,6 +186,18 @@ impl Engine {
         }
     }
 
+    /// The client guard for visitors allowing `allowed` under `rules` (a snapshot of this
+    /// engine's rules).
+    pub fn guard(&self, rules: &Arc<Rules>, allowed: CategorySet) -> Arc<Guard> {
+        let policy = &self.config.policy;
+        let keep: Vec<String> = policy
+            .sources
+            .iter()
+            .flat_map(|s| policy.cookie_names(*s).iter().cloned())
+            .collect();
+        self.guards.get(rules, allowed, &keep)
+    }
+
     /// Whether the proxy should receive traffic (`/readyz`).
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
@@ -216,6 +233,7 @@ impl Engine {
         match compile_all(&self.config, &self.source) {
             Ok(set) => {
                 self.rules.store(Arc::new(set));
+                self.guards.clear();
                 *loaded = now;
                 let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
                 self.metrics

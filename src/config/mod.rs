@@ -58,6 +58,8 @@ pub struct Site {
     pub mode: Mode,
     /// Remove non-consented cookies from requests.
     pub strip_request_cookies: bool,
+    /// Put the client guard in rewritten pages (enforce mode only).
+    pub guard: bool,
     /// Treatment of cookies no rule knows.
     pub unknown_cookies: UnknownCookies,
     /// How rewritten responses are kept out of shared caches.
@@ -558,6 +560,7 @@ impl Checker<'_> {
             verify_upstream_cert: s.verify_upstream_cert,
             mode: s.mode,
             strip_request_cookies: s.strip_request_cookies,
+            guard: s.guard,
             unknown_cookies,
             cache_privacy: match s.cache_privacy {
                 raw::CachePrivacy::Vary => CachePrivacy::Vary,

@@ -451,6 +451,8 @@ pub struct Site {
     pub mode: Mode,
     #[serde(default = "yes")]
     pub strip_request_cookies: bool,
+    #[serde(default = "yes")]
+    pub guard: bool,
     #[serde(default = "default_unknown")]
     pub unknown_cookies: Spanned<String>,
     #[serde(default)]

@@ -16,6 +16,7 @@
 
 pub mod codec;
 pub mod css;
+pub mod guard;
 pub mod link_header;
 mod markup;
 mod page;

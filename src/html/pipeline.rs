@@ -63,6 +63,8 @@ pub struct Pipeline {
     /// Set when a failure was absorbed by `fail_open`: the rest passes through unmodified.
     failed_open: Option<String>,
     stats: Stats,
+    /// The client guard's tag, handed to the rewriter when it starts.
+    guard: Option<String>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -93,7 +95,14 @@ impl Pipeline {
             plan,
             failed_open: None,
             stats: Stats::default(),
+            guard: None,
         })
+    }
+
+    /// Puts the client guard's tag before the page's first executable script.
+    pub fn with_guard(mut self, tag: String) -> Self {
+        self.guard = Some(tag);
+        self
     }
 
     /// A failure absorbed by `fail_open`, once (for counting and logging).
@@ -125,13 +134,11 @@ impl Pipeline {
                 None => (encoding_rs::WINDOWS_1252, true),
             },
         };
-        self.rewriter = Some(Rewriter::new(
-            page,
-            &selectors,
-            encoding,
-            sniff_meta,
-            self.plan.limits,
-        )?);
+        let rewriter = Rewriter::new(page, &selectors, encoding, sniff_meta, self.plan.limits)?;
+        if let Some(tag) = self.guard.take() {
+            rewriter.inject_before_first_script(tag);
+        }
+        self.rewriter = Some(rewriter);
         Ok(())
     }
 

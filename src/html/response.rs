@@ -207,6 +207,140 @@ pub fn rewritten_header_edits(
     edits
 }
 
+/// How the client guard's `<script>` gets past the page's Content-Security-Policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuardAdmission {
+    /// Give the tag this nonce (the page's own).
+    pub nonce: Option<String>,
+    /// Give the tag this `integrity` (a hash source was added for it).
+    pub integrity: Option<String>,
+    /// The policies, changed to admit the guard (`None`: unchanged).
+    pub policies: Option<Vec<String>>,
+    /// A policy allows no script at all: the page runs none, so it needs no guard.
+    pub skip: bool,
+}
+
+/// The directive that governs `<script>` elements in one policy, by name and index.
+fn script_directive(directives: &[(String, Vec<String>)]) -> Option<usize> {
+    ["script-src-elem", "script-src", "default-src"]
+        .iter()
+        .find_map(|name| directives.iter().position(|(n, _)| n == name))
+}
+
+/// Whether a source list already admits a same-origin script at `host` (with port, as in the
+/// `Host` header).
+fn admits_same_origin(sources: &[String], host: &str) -> bool {
+    sources.iter().any(|s| {
+        let s = s.to_ascii_lowercase();
+        s == "'self'"
+            || s == "*"
+            || s == "http:"
+            || s == "https:"
+            || s.trim_start_matches("https://")
+                .trim_start_matches("http://")
+                == host
+    })
+}
+
+/// Decides how the guard at `path` (served from `host`, the request's `Host` header value) with
+/// content hash `sha256` (`sha256-...`) passes the page's `Content-Security-Policy` header values:
+/// the page's nonce when it has one; otherwise, only where a policy would block it, its hash
+/// (under `'strict-dynamic'`, where host sources do not count; the tag then carries
+/// `integrity`) or its exact URL is added to the policy's script directive. Nothing else in a
+/// policy changes, so none is weakened beyond this one script.
+pub fn admit_guard(policies: &[&str], host: &str, path: &str, sha256: &str) -> GuardAdmission {
+    let mut out = GuardAdmission::default();
+    let mut changed = false;
+    let mut rewritten = Vec::new();
+    for header in policies {
+        for policy in header.split(',') {
+            let mut directives: Vec<(String, Vec<String>)> = policy
+                .split(';')
+                .filter_map(|d| {
+                    let mut parts = d.split_ascii_whitespace();
+                    let name = parts.next()?.to_ascii_lowercase();
+                    Some((name, parts.map(str::to_owned).collect()))
+                })
+                .collect();
+            let Some(i) = script_directive(&directives) else {
+                rewritten.push(policy.trim().to_owned());
+                continue;
+            };
+            let (name, sources) = directives.get(i).cloned().unwrap_or_default();
+            if sources.iter().any(|s| s.eq_ignore_ascii_case("'none'")) {
+                out.skip = true;
+            }
+            let nonce = sources.iter().find_map(|s| {
+                s.strip_prefix("'nonce-")
+                    .and_then(|n| n.strip_suffix('\''))
+                    .map(str::to_owned)
+            });
+            let strict = sources
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case("'strict-dynamic'"));
+            let addition = match (&nonce, &out.nonce) {
+                (Some(n), None) => {
+                    out.nonce = Some(n.clone());
+                    None
+                }
+                (Some(n), Some(have)) if n == have => None,
+                _ if strict => {
+                    out.integrity = Some(sha256.to_owned());
+                    Some(format!("'{sha256}'"))
+                }
+                _ if admits_same_origin(&sources, host) => None,
+                _ => Some(format!("{host}{path}")),
+            };
+            match addition {
+                None => rewritten.push(policy.trim().to_owned()),
+                Some(source) => {
+                    changed = true;
+                    if name == "default-src" {
+                        // Scripts get their own directive; everything else keeps default-src.
+                        let mut own = sources.clone();
+                        own.push(source);
+                        directives.push(("script-src".to_owned(), own));
+                    } else if let Some((_, list)) = directives.get_mut(i) {
+                        list.push(source);
+                    }
+                    let text: Vec<String> = directives
+                        .iter()
+                        .map(|(n, l)| {
+                            if l.is_empty() {
+                                n.clone()
+                            } else {
+                                format!("{n} {}", l.join(" "))
+                            }
+                        })
+                        .collect();
+                    rewritten.push(text.join("; "));
+                }
+            }
+        }
+    }
+    if changed {
+        out.policies = Some(rewritten);
+    }
+    out
+}
+
+/// The client guard's tag for a page of site `site`.
+pub fn guard_tag(src: &str, site: &str, admission: &GuardAdmission) -> String {
+    let mut tag = format!(
+        "<script src=\"{}\" data-consent-gate-site=\"{}\"",
+        super::escape(src),
+        super::escape(site)
+    );
+    if let Some(n) = &admission.nonce {
+        tag.push_str(&format!(" nonce=\"{}\"", super::escape(n)));
+    }
+    if let Some(i) = &admission.integrity {
+        tag.push_str(&format!(" integrity=\"{}\"", super::escape(i)));
+    }
+    tag.push_str("></script>");
+    tag
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +475,75 @@ mod tests {
             settings(None),
         ));
         assert_eq!(p.encode, None);
+    }
+
+    #[test]
+    fn the_guard_passes_every_kind_of_policy_without_weakening_it() {
+        let (host, path, sha) = (
+            "www.example.com",
+            "/.consent-gate/guard/e-1.js",
+            "sha256-abc=",
+        );
+        // No policy, or one that does not restrict scripts, or already admits 'self'.
+        for p in [
+            vec![],
+            vec!["img-src 'self'"],
+            vec!["script-src 'self' https://cdn.example"],
+        ] {
+            assert_eq!(
+                admit_guard(&p, host, path, sha),
+                GuardAdmission::default(),
+                "{p:?}"
+            );
+        }
+        // A nonce-based policy: the page's nonce, the policy unchanged.
+        let a = admit_guard(
+            &["script-src 'nonce-r4nd' 'strict-dynamic'; object-src 'none'"],
+            host,
+            path,
+            sha,
+        );
+        assert_eq!(a.nonce.as_deref(), Some("r4nd"));
+        assert_eq!(a.policies, None);
+        // A hash-based strict policy: the guard's hash, and integrity on the tag.
+        let a = admit_guard(
+            &["script-src 'sha256-xyz=' 'strict-dynamic'; base-uri 'none'"],
+            host,
+            path,
+            sha,
+        );
+        assert_eq!(a.integrity.as_deref(), Some(sha));
+        assert_eq!(
+            a.policies.unwrap(),
+            ["script-src 'sha256-xyz=' 'strict-dynamic' 'sha256-abc='; base-uri 'none'"]
+        );
+        // A host allowlist without 'self': the guard's exact URL, nothing broader.
+        let a = admit_guard(
+            &["default-src https://cdn.example; img-src *"],
+            host,
+            path,
+            sha,
+        );
+        assert_eq!(
+            a.policies.unwrap(),
+            [
+                "default-src https://cdn.example; img-src *; script-src https://cdn.example www.example.com/.consent-gate/guard/e-1.js"
+            ]
+        );
+        // A page that may run no script needs no guard.
+        assert!(admit_guard(&["script-src 'none'"], host, path, sha).skip);
+        let tag = guard_tag(
+            path,
+            "example.com",
+            &GuardAdmission {
+                nonce: Some("n\"".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            tag,
+            "<script src=\"/.consent-gate/guard/e-1.js\" data-consent-gate-site=\"example.com\" nonce=\"n&quot;\"></script>"
+        );
     }
 
     #[test]

@@ -278,6 +278,40 @@ impl ConsentGate {
         Ok(())
     }
 
+    /// The client guard's tag for a rewritten page, with the page's CSP adjusted to admit it when
+    /// needed; `None` when the consent endpoint (which serves the guard) is off or the page may
+    /// run no script at all.
+    fn guard_tag(
+        &self,
+        page: &html::Page,
+        host: &str,
+        resp: &mut ResponseHeader,
+    ) -> Result<Option<String>> {
+        let Some(prefix) = &self.engine.config.consent_endpoint else {
+            return Ok(None);
+        };
+        let guard = self.engine.guard(&page.rules, page.allowed);
+        let src = format!("{prefix}guard/{}", guard.name);
+        let csp = http::HeaderName::from_static("content-security-policy");
+        let policies: Vec<&str> = resp
+            .headers
+            .get_all(&csp)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let admission = response::admit_guard(&policies, host, &src, &guard.sha256);
+        if admission.skip {
+            return Ok(None);
+        }
+        if let Some(policies) = &admission.policies {
+            resp.remove_header(&csp);
+            for p in policies {
+                resp.append_header(csp.clone(), p.as_str())?;
+            }
+        }
+        Ok(Some(response::guard_tag(&src, &page.site, &admission)))
+    }
+
     /// Decides whether the body is rewritten and prepares the headers if so.
     fn prepare_rewrite(
         &self,
@@ -321,10 +355,22 @@ impl ConsentGate {
         };
         let edits = (!page.report_only)
             .then(|| response::rewritten_header_edits(&resp.headers, &plan, site.cache_privacy));
-        match Pipeline::new(page.clone(), &self.engine.selectors, plan) {
-            Ok(p) => ctx.pipeline = Some(std::sync::Mutex::new(p)),
+        let mut pipeline = match Pipeline::new(page.clone(), &self.engine.selectors, plan) {
+            Ok(p) => p,
             Err(e) => return self.refuse(ctx, e.reason(), e.to_string()),
+        };
+        if site.guard && !page.report_only {
+            let host = session
+                .req_header()
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            if let Some(tag) = self.guard_tag(page, host, resp)? {
+                pipeline = pipeline.with_guard(tag);
+            }
         }
+        ctx.pipeline = Some(std::sync::Mutex::new(pipeline));
         if let Some(edits) = edits {
             apply_edits(resp, edits)?;
         }
@@ -369,13 +415,14 @@ impl ProxyHttp for ConsentGate {
         ctx.wants_document = wants_document(&req.headers);
         let events = plan.events.clone();
         let answer = plan.answer.clone();
-        let consent = plan.consent.clone();
         ctx.plan = Some(plan);
         self.record(ctx, &events);
         match answer {
             None => Ok(false),
             Some(Answer::ConsentEndpoint { rest }) => {
-                consent_endpoint(&self.engine, session, &rest, &consent).await?;
+                if let Some(plan) = &ctx.plan {
+                    consent_endpoint(&self.engine, session, &rest, plan).await?;
+                }
                 Ok(true)
             }
             Some(Answer::PathBlocked) => {

@@ -7,8 +7,10 @@ use pingora::Result;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
-use crate::consent::Consent;
+use crate::category::CategorySet;
 use crate::engine::Engine;
+use crate::html::guard;
+use crate::plan::RequestPlan;
 
 /// Most bytes read from a consent form.
 const MAX_FORM_BYTES: usize = 8 * 1024;
@@ -26,7 +28,12 @@ pub(super) async fn respond_with(
     if status != 204 {
         resp.insert_header(header::CONTENT_LENGTH, body.len().to_string())?;
     }
-    resp.insert_header(header::CACHE_CONTROL, "no-store")?;
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("cache-control"))
+    {
+        resp.insert_header(header::CACHE_CONTROL, "no-store")?;
+    }
     let empty = body.is_empty();
     session.write_response_header(Box::new(resp), empty).await?;
     if !empty {
@@ -55,8 +62,9 @@ pub(super) async fn consent_endpoint(
     engine: &Engine,
     session: &mut Session,
     rest: &str,
-    consent: &Consent,
+    plan: &RequestPlan,
 ) -> Result<()> {
+    let consent = &plan.consent;
     use crate::consent::endpoint;
     let categories = &engine.config.policy.categories;
     let json = "application/json";
@@ -114,7 +122,58 @@ pub(super) async fn consent_endpoint(
                 .await
             }
         }
+        ("GET" | "HEAD", guard) if guard.starts_with("guard/") => {
+            serve_guard(engine, session, guard.trim_start_matches("guard/"), plan).await
+        }
         (_, "consent") => respond(session, 405, "consent-gate: use GET or POST\n").await,
         _ => respond(session, 404, "consent-gate: unknown consent endpoint\n").await,
     }
+}
+
+/// Serves a client guard by name. Names carry a content hash, so a guard is cached for good;
+/// one this process did not build (another replica's, or one from before a reload) is built
+/// from the current rules for the categories in its name, and cached only if it came out the
+/// same.
+async fn serve_guard(
+    engine: &Engine,
+    session: &mut Session,
+    name: &str,
+    plan: &RequestPlan,
+) -> Result<()> {
+    let found = engine.guards.by_name(name).or_else(|| {
+        let denied = CategorySet::from_bits(guard::denied_bits(name)?);
+        let allowed = engine.config.policy.categories.all().difference(denied);
+        Some(engine.guard(&plan.rules, allowed))
+    });
+    let Some(g) = found else {
+        return respond(session, 404, "consent-gate: unknown guard\n").await;
+    };
+    let cache = if g.name == name {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-store"
+    };
+    let gzip = session
+        .req_header()
+        .headers
+        .get(header::ACCEPT_ENCODING)
+        .is_some_and(|v| {
+            crate::html::codec::negotiate(
+                Some(v.as_bytes()),
+                Some(crate::html::codec::Coding::Gzip),
+            ) == Some(crate::html::codec::Coding::Gzip)
+        });
+    let mut headers = vec![
+        ("content-type", "text/javascript; charset=utf-8".to_owned()),
+        ("x-content-type-options", "nosniff".to_owned()),
+        ("cache-control", cache.to_owned()),
+        ("vary", "Accept-Encoding".to_owned()),
+    ];
+    let body = if gzip {
+        headers.push(("content-encoding", "gzip".to_owned()));
+        g.gzip.to_vec()
+    } else {
+        g.body.as_bytes().to_vec()
+    };
+    respond_with(session, 200, &headers, body).await
 }

@@ -212,7 +212,12 @@ pub struct Rules {
     blockable: CategorySet,
     counts: RuleCounts,
     loaded_at: SystemTime,
+    /// Unique in the process: what is derived from this set can be cached under it.
+    id: u64,
 }
+
+/// Source of [`Rules::id`].
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The rules on one host suffix.
 #[derive(Debug, Default, Clone)]
@@ -696,6 +701,7 @@ impl<'c> Compiler<'c> {
             infos: self.infos,
             files: self.files,
             loaded_at: SystemTime::now(),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -875,6 +881,11 @@ impl Rules {
         self.counts
     }
 
+    /// An id no other rule set of this process has.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// When this set was compiled.
     pub fn loaded_at(&self) -> SystemTime {
         self.loaded_at
@@ -896,6 +907,32 @@ impl Rules {
 
     fn info(&self, id: RuleId) -> Option<&RuleInfo> {
         self.infos.get(id)
+    }
+
+    /// Every rule in effect (rules overridden by a later file or disabled by a site are not),
+    /// each once, in no particular order.
+    pub fn active(&self) -> impl Iterator<Item = &RuleInfo> {
+        let hosts = self
+            .hosts
+            .entries
+            .iter()
+            .flat_map(|(_, e, _)| e.allow.into_iter().chain(e.paths.iter().map(|(_, id)| *id)));
+        let names = self
+            .cookie_names
+            .entries
+            .iter()
+            .flat_map(|(_, (allow, exact), _)| allow.iter().chain(exact.iter()).copied());
+        let lists = self
+            .cookie_prefix_ids
+            .iter()
+            .chain(&self.cookie_regex_ids)
+            .chain(&self.signature_ids)
+            .chain(self.paths.iter().map(|(_, id)| id))
+            .copied();
+        hosts
+            .chain(names)
+            .chain(lists)
+            .filter_map(|id| self.info(id))
     }
 
     /// Classifies a cookie name: allow rules first, then exact, longest prefix, regex.

@@ -113,6 +113,8 @@ struct State {
     script: Option<Pending>,
     noscript: Option<String>,
     style: Option<String>,
+    /// The client guard's tag, until it is put before the first executable script.
+    guard: Option<String>,
     selectors: Arc<Selectors>,
 }
 
@@ -191,6 +193,7 @@ impl Rewriter {
             script: None,
             noscript: None,
             style: None,
+            guard: None,
             selectors: Arc::clone(selectors),
         }));
         let output: Output = Arc::default();
@@ -290,6 +293,12 @@ impl Rewriter {
             output,
             state,
         })
+    }
+
+    /// Puts `tag` (the client guard's `<script>`) right before the page's first executable
+    /// script, so it runs before any other; a page without scripts does not get it.
+    pub fn inject_before_first_script(&self, tag: String) {
+        lock(&self.state).guard = Some(tag);
     }
 
     fn take_output(&self) -> Bytes {

@@ -38,6 +38,10 @@ pub(super) fn script(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult 
     if !is_javascript(type_attr.as_deref()) {
         return Ok(());
     }
+    let guard = lock(state).guard.take();
+    if let Some(tag) = guard {
+        el.before(&tag, ContentType::Html);
+    }
     if let Some(src) = el.get_attribute("src") {
         let Some(rule) = lock(state).page.blocking_rule(&src).cloned() else {
             return Ok(());
