@@ -169,6 +169,12 @@ impl Engine {
                 .with_label_values(&[s, "max_set_cookie_headers"]);
             m.unknown_cookies.with_label_values(&[s]);
             m.upstream_seconds.with_label_values(&[s]);
+            for decision in ["accept_all", "reject_all", "custom"] {
+                m.consent_decisions.with_label_values(&[s, decision]);
+            }
+            for reason in ["sec_fetch_site", "origin", "token"] {
+                m.consent_writes_refused.with_label_values(&[s, reason]);
+            }
         }
     }
 

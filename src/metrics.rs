@@ -52,6 +52,11 @@ pub struct Metrics {
     pub unknown_cookies: IntCounterVec,
     /// Requests answered for a host no site serves.
     pub unknown_host: IntCounter,
+    /// Consent choices saved through the consent endpoint, by site and decision (accept_all,
+    /// reject_all, custom).
+    pub consent_decisions: IntCounterVec,
+    /// Consent writes refused as not coming from the site itself, by site and reason.
+    pub consent_writes_refused: IntCounterVec,
 }
 
 fn counter(
@@ -201,6 +206,18 @@ impl Metrics {
             rules_loaded_timestamp,
             rules,
             unknown_host,
+            consent_decisions: counter(
+                &r,
+                "consent_gate_consent_decisions_total",
+                "Consent choices saved through the consent endpoint, by decision",
+                &["site", "decision"],
+            )?,
+            consent_writes_refused: counter(
+                &r,
+                "consent_gate_consent_writes_refused_total",
+                "Consent writes refused because another site started them",
+                &["site", "reason"],
+            )?,
             registry: r,
         })
     }

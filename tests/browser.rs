@@ -134,6 +134,16 @@ fn origin() -> Origin {
             }
             "/css/site.css" => Reply::ok("text/css", "body { margin: 0 }"),
             "/img/ok.png" => Reply::ok("image/png", vec![0x89, b'P', b'N', b'G']),
+            p if p.starts_with("/bv/") => {
+                match std::fs::read_to_string(
+                    fixtures
+                        .join("browser/vendors")
+                        .join(p.trim_start_matches("/bv/")),
+                ) {
+                    Ok(page) => Reply::ok("text/html; charset=utf-8", page),
+                    Err(_) => Reply::new(404),
+                }
+            }
             p if p.starts_with("/vendors/") => {
                 let name = p.trim_start_matches("/vendors/");
                 match std::fs::read_to_string(fixtures.join("vendors").join(name)) {
@@ -335,14 +345,16 @@ fn pages() -> Vec<String> {
         .filter(|n| n.ends_with(".html"))
         .map(|n| format!("/vendors/{n}"))
         .collect();
-    for dir in ["tests/fixtures/browser", "tests/fixtures/browser/vendors"] {
+    for (dir, prefix) in [
+        ("tests/fixtures/browser", ""),
+        ("tests/fixtures/browser/vendors", "/bv"),
+    ] {
         let Ok(entries) = std::fs::read_dir(manifest_dir().join(dir)) else {
             continue;
         };
         for e in entries {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
             if name.ends_with(".html") {
-                let prefix = dir.trim_start_matches("tests/fixtures/browser");
                 pages.push(format!("{prefix}/{name}"));
             }
         }

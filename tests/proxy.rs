@@ -472,11 +472,12 @@ fn the_consent_endpoint_records_choices_without_javascript() {
     // A plain HTML form post: cookie set, redirect back to a same-site path only.
     let form = "analytics=1&return=%2Fproducts%3Fid%3D7";
     let form_type = ("Content-Type", "application/x-www-form-urlencoded");
+    let same_origin = ("Origin", "http://www.example.com");
     let r = request_with_body(
         proxy.addr,
         "POST",
         "/.consent-gate/consent",
-        &[form_type],
+        &[form_type, same_origin],
         form.as_bytes(),
     );
     assert_eq!(r.status, 303);
@@ -490,7 +491,7 @@ fn the_consent_endpoint_records_choices_without_javascript() {
         proxy.addr,
         "POST",
         "/.consent-gate/consent",
-        &[form_type],
+        &[form_type, ("Sec-Fetch-Site", "same-origin")],
         b"accept=all&return=https%3A%2F%2Fevil.example%2F",
     );
     assert_eq!(r.header("location"), Some("/"), "never an open redirect");
@@ -511,7 +512,7 @@ fn the_consent_endpoint_records_choices_without_javascript() {
         proxy.addr,
         "POST",
         "/.consent-gate/consent",
-        &[form_type, ("Accept", "application/json")],
+        &[form_type, ("Accept", "application/json"), same_origin],
         b"reject=all",
     );
     assert_eq!(r.status, 200);
@@ -529,6 +530,16 @@ fn the_consent_endpoint_records_choices_without_javascript() {
         413
     );
     assert_eq!(proxy.get("/.consent-gate/other", &[]).status, 404);
+    let decisions =
+        |d: &str| proxy.metric("consent_gate_consent_decisions_total", &[("decision", d)]);
+    assert_eq!(
+        (
+            decisions("custom"),
+            decisions("accept_all"),
+            decisions("reject_all")
+        ),
+        (1.0, 1.0, 1.0)
+    );
     assert!(
         origin
             .requests()
@@ -573,6 +584,105 @@ fn first_party_collectors_get_204_without_consent() {
             &[("action", "would_block")]
         ),
         1.0
+    );
+}
+
+#[test]
+fn consent_is_never_written_from_another_site() {
+    use common::request_with_body;
+    let origin = origin();
+    let proxy = start(&origin, SITE);
+    let form_type = ("Content-Type", "application/x-www-form-urlencoded");
+    let post = |headers: &[(&str, &str)], body: &str| {
+        let mut all = vec![form_type];
+        all.extend_from_slice(headers);
+        request_with_body(
+            proxy.addr,
+            "POST",
+            "/.consent-gate/consent",
+            &all,
+            body.as_bytes(),
+        )
+    };
+    // A hidden form on another site, a fetch from one, a sandboxed frame, and an old browser
+    // without a token: refused, nothing set, counted.
+    let mut counted = std::collections::HashMap::new();
+    for (headers, reason) in [
+        (
+            vec![
+                ("Origin", "https://evil.example"),
+                ("Sec-Fetch-Site", "cross-site"),
+            ],
+            "sec_fetch_site",
+        ),
+        (
+            vec![
+                ("Origin", "https://evil.example"),
+                ("Accept", "application/json"),
+            ],
+            "origin",
+        ),
+        (vec![("Origin", "null")], "origin"),
+        (vec![], "token"),
+    ] {
+        let r = post(&headers, "accept=all");
+        assert_eq!(r.status, 403, "{headers:?}");
+        assert!(r.header("set-cookie").is_none(), "{headers:?}");
+        let n = counted.entry(reason).or_insert(0.0);
+        *n += 1.0;
+        assert_eq!(
+            proxy.metric(
+                "consent_gate_consent_writes_refused_total",
+                &[("reason", reason)]
+            ),
+            *n,
+            "{reason}"
+        );
+    }
+    assert_eq!(
+        proxy.metric(
+            "consent_gate_consent_decisions_total",
+            &[("decision", "accept_all")]
+        ),
+        0.0
+    );
+    // Same site: a sibling subdomain's form, and an old browser with the token from GET.
+    let r = post(&[("Origin", "https://shop.example.com")], "accept=all");
+    assert_eq!(r.status, 303);
+    let state = proxy.get("/.consent-gate/consent", &[]);
+    let token_cookie = state
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        token_cookie.starts_with("consent_gate_token="),
+        "{token_cookie}"
+    );
+    let token = serde_json::from_str::<serde_json::Value>(&state.text()).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(token_cookie, format!("consent_gate_token={token}"));
+    let r = post(
+        &[("Cookie", &token_cookie)],
+        &format!("reject=all&token={token}"),
+    );
+    assert_eq!(r.status, 303);
+    assert!(
+        r.header("set-cookie")
+            .unwrap()
+            .starts_with("consent_gate=v1.functional:0")
+    );
+    let r = post(&[("Cookie", &token_cookie)], "accept=all&token=guessed");
+    assert_eq!(r.status, 403);
+    // The token cookie is never stripped on its way to the origin.
+    proxy.get("/", &[("Cookie", &token_cookie)]);
+    assert_eq!(
+        origin.last_request().header("cookie"),
+        Some(token_cookie.as_str())
     );
 }
 

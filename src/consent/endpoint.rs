@@ -3,7 +3,11 @@
 //! consent-gate's own cookie and redirects back, or answers JSON to a `fetch`.
 //!
 //! Form fields: `accept=all`, `reject=all`, or one `CATEGORY=1` per accepted category (the others
-//! are refused); `return=/path` (a same-site path) for the redirect.
+//! are refused); `return=/path` (a same-site path) for the redirect; `token` for browsers that
+//! send neither `Sec-Fetch-Site` nor `Origin`.
+//!
+//! Consent must be the visitor's own act: a write from another site is refused
+//! ([`write_allowed`]), or any site could grant consent on a visitor's behalf with a hidden form.
 
 use super::{Consent, own};
 use crate::category::{Categories, Category, CategorySet};
@@ -27,6 +31,109 @@ pub fn safe_return(path: &str) -> String {
         && path.len() <= 2048
         && !path.chars().any(char::is_control);
     if ok { path.to_owned() } else { "/".to_owned() }
+}
+
+/// Name of the cookie holding the anti-forgery token (`SameSite=Strict`: never sent with a
+/// request another site starts).
+pub const TOKEN_COOKIE: &str = "consent_gate_token";
+
+/// Why a consent write was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `Sec-Fetch-Site: cross-site` (or a value browsers do not send).
+    FetchMetadata,
+    /// An `Origin` of another site, or `null`.
+    Origin,
+    /// Neither header, and no token matching the visitor's token cookie.
+    Token,
+}
+
+impl Refusal {
+    /// Metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::FetchMetadata => "sec_fetch_site",
+            Refusal::Origin => "origin",
+            Refusal::Token => "token",
+        }
+    }
+}
+
+/// The registrable domain of a host (the host itself for IPs and single labels).
+fn site_of(host: &str) -> String {
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    crate::wire::host::registrable_domain(&host).unwrap_or(host)
+}
+
+/// Whether a consent write (a `POST` to the endpoint) comes from the site itself: Fetch
+/// Metadata first (`same-origin`, `same-site` or `none`), then `Origin` (same registrable domain
+/// as `host`), then, for browsers that send neither, a form `token` equal to the visitor's
+/// [`TOKEN_COOKIE`].
+pub fn write_allowed(
+    fetch_site: Option<&str>,
+    origin: Option<&str>,
+    host: &str,
+    token: Option<&str>,
+    token_cookie: Option<&str>,
+) -> Result<(), Refusal> {
+    if let Some(site) = fetch_site {
+        return match site.trim().to_ascii_lowercase().as_str() {
+            "same-origin" | "same-site" | "none" => Ok(()),
+            _ => Err(Refusal::FetchMetadata),
+        };
+    }
+    if let Some(origin) = origin {
+        let origin_host = origin
+            .trim()
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .map(|rest| crate::wire::host::strip_port(rest.split('/').next().unwrap_or_default()));
+        return match origin_host {
+            Some(h)
+                if !h.is_empty() && site_of(h) == site_of(crate::wire::host::strip_port(host)) =>
+            {
+                Ok(())
+            }
+            _ => Err(Refusal::Origin),
+        };
+    }
+    match (token, token_cookie) {
+        (Some(t), Some(c)) if !t.is_empty() && t == c => Ok(()),
+        _ => Err(Refusal::Token),
+    }
+}
+
+/// A fresh anti-forgery token.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    // The system's random source; on the (theoretical) failure the token is still unguessable
+    // enough to be unique, and a zero token never matches a write.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How a choice compares to the categories on offer, for the decisions metric.
+pub fn decision_label(choice: &Choice, categories: &Categories) -> &'static str {
+    let all = categories
+        .all()
+        .difference(CategorySet::only(Category::NECESSARY));
+    if choice.granted == all {
+        "accept_all"
+    } else if choice.granted.is_empty() {
+        "reject_all"
+    } else {
+        "custom"
+    }
+}
+
+/// The form's `token` field, if any.
+pub fn form_token(body: &str) -> Option<String> {
+    body.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (form_decode(k)? == "token")
+            .then(|| form_decode(v))
+            .flatten()
+    })
 }
 
 /// Reads a form-encoded body.
@@ -91,6 +198,76 @@ pub fn state_json(consent: &Consent, categories: &Categories) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_site_itself_may_write_consent() {
+        let host = "www.example.com";
+        let ok = |fs: Option<&str>, o: Option<&str>, t: Option<&str>, c: Option<&str>| {
+            write_allowed(fs, o, host, t, c)
+        };
+        assert_eq!(ok(Some("same-origin"), None, None, None), Ok(()));
+        assert_eq!(
+            ok(
+                Some("same-site"),
+                Some("https://shop.example.com"),
+                None,
+                None
+            ),
+            Ok(())
+        );
+        assert_eq!(ok(Some("none"), None, None, None), Ok(()));
+        assert_eq!(
+            ok(
+                Some("cross-site"),
+                Some("https://www.example.com"),
+                None,
+                None
+            ),
+            Err(Refusal::FetchMetadata)
+        );
+        assert_eq!(
+            ok(Some("bogus"), None, None, None),
+            Err(Refusal::FetchMetadata)
+        );
+        assert_eq!(
+            ok(None, Some("https://www.example.com"), None, None),
+            Ok(())
+        );
+        assert_eq!(
+            ok(None, Some("http://example.com:8080"), None, None),
+            Ok(())
+        );
+        assert_eq!(
+            ok(None, Some("https://evil.example"), None, None),
+            Err(Refusal::Origin)
+        );
+        assert_eq!(
+            ok(None, Some("https://example.com.evil.example"), None, None),
+            Err(Refusal::Origin)
+        );
+        assert_eq!(ok(None, Some("null"), None, None), Err(Refusal::Origin));
+        assert_eq!(ok(None, None, Some("abc"), Some("abc")), Ok(()));
+        assert_eq!(
+            ok(None, None, Some("abc"), Some("abd")),
+            Err(Refusal::Token)
+        );
+        assert_eq!(ok(None, None, None, Some("abc")), Err(Refusal::Token));
+        assert_eq!(ok(None, None, Some(""), Some("")), Err(Refusal::Token));
+        // Loopback hosts with ports compare by host.
+        assert_eq!(
+            write_allowed(
+                None,
+                Some("http://127.0.0.1:8080"),
+                "127.0.0.1:8080",
+                None,
+                None
+            ),
+            Ok(())
+        );
+        assert_eq!(form_token("accept=all&token=a%2Bb").as_deref(), Some("a+b"));
+        assert_eq!(new_token().len(), 32);
+        assert_ne!(new_token(), new_token());
+    }
 
     #[test]
     fn forms_and_redirects() {

@@ -197,17 +197,7 @@ pub fn withdrawal_lines(name: &str, domain: Option<&str>, extra_paths: &[&str]) 
 /// The registrable domain of a `Host` header value, when it is a DNS name that may carry a
 /// `Domain` cookie attribute.
 pub fn cookie_domain(host: &str) -> Option<String> {
-    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-    let valid = !host.is_empty()
-        && host.contains('.')
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && host.parse::<std::net::IpAddr>().is_err();
-    if !valid {
-        return None;
-    }
-    psl::domain_str(&host).map(str::to_owned)
+    crate::wire::host::registrable_domain(host)
 }
 
 #[cfg(test)]

@@ -70,8 +70,29 @@ pub(super) async fn consent_endpoint(
     let json = "application/json";
     match (session.req_header().method.as_str(), rest) {
         ("GET" | "HEAD", "consent") => {
-            let body = endpoint::state_json(consent, categories).into_bytes();
-            respond_with(session, 200, &[("content-type", json.into())], body).await
+            // The anti-forgery token for scripts and forms of browsers without Fetch Metadata
+            // or Origin: the visitor's own, or a new one.
+            let (token, fresh) = match request_cookie(session, endpoint::TOKEN_COOKIE) {
+                Some(t) if !t.is_empty() => (t, false),
+                _ => (endpoint::new_token(), true),
+            };
+            let mut state: serde_json::Value =
+                serde_json::from_str(&endpoint::state_json(consent, categories))
+                    .unwrap_or_default();
+            if let Some(fields) = state.as_object_mut() {
+                fields.insert("token".to_owned(), serde_json::Value::from(token.clone()));
+            }
+            let mut headers = vec![("content-type", json.to_owned())];
+            if fresh {
+                headers.push((
+                    "set-cookie",
+                    format!(
+                        "{}={token}; Path=/; SameSite=Strict; HttpOnly",
+                        endpoint::TOKEN_COOKIE
+                    ),
+                ));
+            }
+            respond_with(session, 200, &headers, state.to_string().into_bytes()).await
         }
         ("POST", "consent") => {
             let mut form = Vec::new();
@@ -81,7 +102,47 @@ pub(super) async fn consent_endpoint(
                 }
                 form.extend_from_slice(&chunk);
             }
-            let choice = endpoint::parse_form(&String::from_utf8_lossy(&form), categories);
+            let form = String::from_utf8_lossy(&form);
+            let site = engine
+                .config
+                .sites
+                .get(plan.site)
+                .map_or("", |s| s.name.as_str());
+            let headers = &session.req_header().headers;
+            let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            let allowed = endpoint::write_allowed(
+                text("sec-fetch-site"),
+                text("origin"),
+                &plan.host,
+                endpoint::form_token(&form).as_deref(),
+                request_cookie(session, endpoint::TOKEN_COOKIE).as_deref(),
+            );
+            if let Err(refusal) = allowed {
+                engine
+                    .metrics
+                    .consent_writes_refused
+                    .with_label_values(&[site, refusal.label()])
+                    .inc();
+                if engine.config.audit_log {
+                    tracing::info!(target: "audit", site = %site, action = "refuse_consent_write", reason = refusal.label());
+                }
+                return respond(
+                    session,
+                    403,
+                    "consent-gate: consent can only be changed from the site itself\n",
+                )
+                .await;
+            }
+            let choice = endpoint::parse_form(&form, categories);
+            let decision = endpoint::decision_label(&choice, categories);
+            engine
+                .metrics
+                .consent_decisions
+                .with_label_values(&[site, decision])
+                .inc();
+            if engine.config.audit_log {
+                tracing::info!(target: "audit", site = %site, action = "consent_decision", decision, granted = %categories.join(choice.granted, ","));
+            }
             let secure = session.digest().is_some_and(|d| d.ssl_digest.is_some());
             let cookie = endpoint::cookie(
                 engine
@@ -176,4 +237,18 @@ async fn serve_guard(
         g.body.as_bytes().to_vec()
     };
     respond_with(session, 200, &headers, body).await
+}
+
+/// The value of a request cookie.
+fn request_cookie(session: &Session, name: &str) -> Option<String> {
+    let jar = crate::wire::cookie_header::Jar::parse(
+        session
+            .req_header()
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .map(http::HeaderValue::as_bytes),
+    );
+    jar.get(name)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
 }

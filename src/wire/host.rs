@@ -23,6 +23,22 @@ pub fn request_host(host_header: Option<&[u8]>, authority: Option<&str>) -> Stri
         .to_ascii_lowercase()
 }
 
+/// The registrable domain of a host name (by the public suffix list), when it is a DNS name:
+/// `None` for IP addresses, single labels and anything that is not a host name.
+pub fn registrable_domain(host: &str) -> Option<String> {
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    let valid = !host.is_empty()
+        && host.contains('.')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && host.parse::<std::net::IpAddr>().is_err();
+    if !valid {
+        return None;
+    }
+    psl::domain_str(&host).map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
