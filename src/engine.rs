@@ -8,10 +8,9 @@ use std::time::UNIX_EPOCH;
 
 use arc_swap::ArcSwap;
 
-use crate::category::CategorySet;
 use crate::config::Config;
 use crate::html::Selectors;
-use crate::html::guard::{Guard, GuardCache};
+use crate::html::guard::{self, Guard, GuardCache};
 use crate::metrics::Metrics;
 use crate::rules::{Rules, RulesError};
 
@@ -65,6 +64,8 @@ pub struct Engine {
     ready: AtomicBool,
     /// Client guards built for the current rules.
     pub guards: GuardCache,
+    /// What the client guard needs besides the rules.
+    guard_settings: guard::Settings,
 }
 
 /// How a reload was asked for.
@@ -94,6 +95,7 @@ impl Engine {
 
     fn build(config: Config, source: RuleSource) -> Result<Self, StartError> {
         let set = compile_all(&config, &source)?;
+        let config_ref = config.clone();
         let fingerprint = fingerprint(&config, &source);
         let engine = Engine {
             config,
@@ -105,6 +107,7 @@ impl Engine {
             selectors: Arc::new(Selectors::new()?),
             ready: AtomicBool::new(false),
             guards: GuardCache::default(),
+            guard_settings: guard_settings(&config_ref),
         };
         engine.publish_rule_metrics();
         engine.initialise_metrics();
@@ -192,16 +195,9 @@ impl Engine {
         }
     }
 
-    /// The client guard for visitors allowing `allowed` under `rules` (a snapshot of this
-    /// engine's rules).
-    pub fn guard(&self, rules: &Arc<Rules>, allowed: CategorySet) -> Arc<Guard> {
-        let policy = &self.config.policy;
-        let keep: Vec<String> = policy
-            .sources
-            .iter()
-            .flat_map(|s| policy.cookie_names(*s).iter().cloned())
-            .collect();
-        self.guards.get(rules, allowed, &keep)
+    /// The client guard for `rules` (a snapshot of this engine's rules).
+    pub fn guard(&self, rules: &Rules) -> Arc<Guard> {
+        self.guards.get(rules, &self.guard_settings)
     }
 
     /// Whether the proxy should receive traffic (`/readyz`).
@@ -285,6 +281,54 @@ impl Engine {
                 .with_label_values(&[kind])
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
+    }
+}
+
+/// The client guard's settings: consent cookies, the endpoint, the consent tools' vocabularies
+/// and the Consent Mode mapping.
+fn guard_settings(config: &Config) -> guard::Settings {
+    use crate::consent::SourceKind;
+    let policy = &config.policy;
+    let cats = &policy.categories;
+    let names = |map: &std::collections::HashMap<String, crate::category::Category>| {
+        map.iter()
+            .map(|(k, c)| (k.clone(), serde_json::Value::from(cats.name(*c))))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    let tcf: Vec<serde_json::Value> = policy
+        .tcf_requirements
+        .iter()
+        .map(|r| serde_json::json!([cats.name(r.category), r.all, r.any]))
+        .collect();
+    let configured = |s: SourceKind| policy.sources.contains(&s);
+    let mut tools = serde_json::Map::new();
+    if configured(SourceKind::OneTrust) {
+        tools.insert("onetrust".into(), names(&policy.onetrust_groups).into());
+    }
+    if configured(SourceKind::Cookiebot) {
+        tools.insert(
+            "cookiebot".into(),
+            serde_json::json!({"preferences": cats.name(crate::category::Category::FUNCTIONAL), "statistics": cats.name(crate::category::Category::ANALYTICS), "marketing": cats.name(crate::category::Category::MARKETING)}),
+        );
+    }
+    if configured(SourceKind::Klaro) {
+        tools.insert("klaro".into(), names(&policy.klaro_services).into());
+    }
+    if configured(SourceKind::CookieConsent) {
+        tools.insert("cookieconsent".into(), names(&policy.cc_categories).into());
+    }
+    if configured(SourceKind::Tcf) {
+        tools.insert("tcf".into(), tcf.into());
+    }
+    guard::Settings {
+        keep_cookies: policy
+            .sources
+            .iter()
+            .flat_map(|s| policy.cookie_names(*s).iter().cloned())
+            .collect(),
+        endpoint: config.consent_endpoint.clone(),
+        tools: serde_json::Value::Object(tools),
+        consent_mode: config.consent_mode.clone(),
     }
 }
 

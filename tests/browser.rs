@@ -240,7 +240,14 @@ fn sha256(text: &str) -> String {
 }
 
 fn proxy(origin: &Origin) -> Proxy {
-    let sites = "[[site]]\nname = \"pages\"\ndefault = true\nupstreams = [\"{origin}\"]\n";
+    proxy_with(origin, "")
+}
+
+/// The proxy with the shipped rules and `site_keys` added to its one site.
+fn proxy_with(origin: &Origin, site_keys: &str) -> Proxy {
+    let sites = format!(
+        "[[site]]\nname = \"pages\"\ndefault = true\nupstreams = [\"{{origin}}\"]\n{site_keys}\n"
+    );
     let dir = manifest_dir().join("conf/rules");
     let rules: Vec<(String, String)> = [
         "adguard-trackers.toml",
@@ -254,7 +261,7 @@ fn proxy(origin: &Origin) -> Proxy {
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
-    Proxy::start(origin.addr, sites, "", &rules)
+    Proxy::start(origin.addr, &sites, "", &rules)
 }
 
 /// What a page did in the browser.
@@ -507,4 +514,355 @@ fn a_page_without_scripts_or_trackers_arrives_byte_identical() {
     assert_eq!(g.status, 200);
     assert_eq!(g.header("content-encoding"), Some("gzip"));
     assert!(g.header("cache-control").unwrap().contains("immutable"));
+}
+
+/// A tab whose every attempted request is recorded, for pages a test interacts with.
+struct Live {
+    tab: Arc<headless_chrome::Tab>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Live {
+    fn open(browser: &Browser) -> Live {
+        let tab = browser.new_tab().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = Arc::clone(&requests);
+        tab.add_event_listener(Arc::new(move |e: &Event| {
+            if let Event::NetworkRequestWillBeSent(ev) = e {
+                seen.lock().unwrap().push(ev.params.request.url.clone());
+            }
+        }))
+        .unwrap();
+        tab.call_method(serde_json::from_value::<Network::Enable>(serde_json::json!({})).unwrap())
+            .unwrap();
+        Live { tab, requests }
+    }
+
+    fn go(&self, url: &str) {
+        self.tab.navigate_to(url).unwrap();
+        self.tab.wait_until_navigated().unwrap();
+        self.quiet();
+    }
+
+    fn quiet(&self) {
+        let mut last = (usize::MAX, Instant::now());
+        eventually("the page is quiet", || {
+            let n = self.requests.lock().unwrap().len();
+            if n != last.0 {
+                last = (n, Instant::now());
+            }
+            (last.1.elapsed() > Duration::from_millis(400)).then_some(())
+        });
+    }
+
+    fn eval(&self, expr: &str) -> serde_json::Value {
+        let text = self
+            .tab
+            .evaluate(&format!("JSON.stringify({expr})"), false)
+            .ok()
+            .and_then(|r| r.value)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_default()
+    }
+
+    /// Runs statements in the page.
+    fn run(&self, statements: &str) {
+        self.tab.evaluate(statements, false).unwrap();
+    }
+
+    fn mark(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+
+    /// Tracker requests since `mark`, as host and path.
+    fn trackers_since(&self, rules: &Rules, mark: usize) -> BTreeSet<String> {
+        self.requests.lock().unwrap()[mark..]
+            .iter()
+            .filter(|u| is_tracker(rules, u))
+            .map(|u| u.split('?').next().unwrap_or(u).to_owned())
+            .collect()
+    }
+
+    fn click(&self, selector: &str) {
+        self.tab.find_element(selector).unwrap().click().unwrap();
+        self.quiet();
+    }
+}
+
+/// Clears the browser's consent cookie for the proxy (the browser shares cookies between tabs).
+fn forget_consent(live: &Live, proxy: &Proxy) {
+    let url = format!("http://{}/", proxy.addr);
+    let cookie =
+        serde_json::from_value(serde_json::json!({"name": "consent_gate", "url": url})).unwrap();
+    live.tab.delete_cookies(vec![cookie]).unwrap();
+}
+
+fn hosts(set: &BTreeSet<String>) -> BTreeSet<String> {
+    set.iter()
+        .filter_map(|u| consent_gate::html::url::target(u).map(|t| t.host))
+        .collect()
+}
+
+#[test]
+fn the_banner_asks_and_a_choice_applies_without_a_reload() {
+    let Some(browser) = browser() else { return };
+    let rules = shipped_rules();
+    let origin = origin();
+    let proxy = proxy_with(&origin, "banner = true");
+    let base = format!("http://{}", proxy.addr);
+    let page = format!("{base}/banner.html");
+
+    // No consent: the banner shows, nothing is fetched, Consent Mode's default comes first.
+    let live = Live::open(&browser);
+    live.go(&page);
+    assert_eq!(
+        live.eval("!!document.querySelector('[data-consent-gate-banner]:not([hidden])')"),
+        true
+    );
+    assert!(
+        live.trackers_since(&rules, 0).is_empty(),
+        "{:?}",
+        live.trackers_since(&rules, 0)
+    );
+    let first = live.eval("Array.prototype.slice.call(window.dataLayer[0])");
+    assert_eq!(first[0], "consent");
+    assert_eq!(first[1], "default");
+    assert_eq!(first[2]["ad_storage"], "denied");
+    assert_eq!(first[2]["analytics_storage"], "denied");
+    assert_eq!(first[2]["security_storage"], "granted");
+    screenshots(&live, "banner");
+
+    // "Accept all": the trackers load in place (no reload), the cookie is set, Consent Mode
+    // updates.
+    live.eval("window.__sameDocument = true");
+    let mark = live.mark();
+    live.click("button[name=accept]");
+    let loaded = hosts(&live.trackers_since(&rules, mark));
+    for h in [
+        "www.googletagmanager.com",
+        "connect.facebook.net",
+        "www.youtube.com",
+    ] {
+        assert!(
+            loaded.contains(h),
+            "{h} not loaded after Accept all: {loaded:?}"
+        );
+    }
+    assert_eq!(live.eval("window.__sameDocument"), true, "no reload");
+    assert_eq!(
+        live.eval("document.querySelector('[data-consent-gate-banner]').hidden"),
+        true
+    );
+    eventually("the choice is saved", || {
+        live.eval("document.cookie")
+            .as_str()
+            .unwrap_or_default()
+            .contains("consent_gate=v1.functional:1.analytics:1.marketing:1")
+            .then_some(())
+    });
+    let update = live.eval("(function(){for(var i=0;i<dataLayer.length;i++){var e=dataLayer[i];if(e&&e[0]==='consent'&&e[1]==='update')return Array.prototype.slice.call(e);}return null})()");
+    assert_eq!(update[2]["ad_storage"], "granted", "{update}");
+    let _ = live.tab.close(false);
+
+    // "Reject all" in a fresh session: nothing loads, and the next page has no banner showing.
+    let live = Live::open(&browser);
+    forget_consent(&live, &proxy);
+    live.go(&page);
+    let mark = live.mark();
+    live.click("button[name=reject]");
+    assert!(live.trackers_since(&rules, mark).is_empty());
+    eventually("the refusal is saved", || {
+        live.eval("document.cookie")
+            .as_str()
+            .unwrap_or_default()
+            .contains("consent_gate=v1.functional:0.analytics:0.marketing:0")
+            .then_some(())
+    });
+    live.go(&page);
+    assert_eq!(
+        live.eval("!!document.querySelector('[data-consent-gate-banner]:not([hidden])')"),
+        false
+    );
+    assert!(live.trackers_since(&rules, 0).is_empty());
+    // The settings link reopens it.
+    live.eval("consentGate.show()");
+    assert_eq!(
+        live.eval("!!document.querySelector('[data-consent-gate-banner]:not([hidden])')"),
+        true
+    );
+    let _ = live.tab.close(false);
+    let decided = proxy.metric(
+        "consent_gate_consent_decisions_total",
+        &[("decision", "accept_all")],
+    );
+    assert_eq!(decided, 1.0);
+    assert_eq!(
+        proxy.metric(
+            "consent_gate_consent_decisions_total",
+            &[("decision", "reject_all")]
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn keyboard_alone_can_decide() {
+    let Some(browser) = browser() else { return };
+    let rules = shipped_rules();
+    let origin = origin();
+    let proxy = proxy_with(&origin, "banner = true");
+    let live = Live::open(&browser);
+    live.go(&format!("http://{}/banner.html", proxy.addr));
+    // Tab through the page until "Accept all" has the focus, then Enter.
+    let mut reached = false;
+    for _ in 0..20 {
+        live.tab.press_key("Tab").unwrap();
+        if live.eval("document.activeElement && document.activeElement.name") == "accept" {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "Accept all is reachable with Tab");
+    let outline =
+        live.eval("getComputedStyle(document.activeElement, ':focus-visible').outlineStyle");
+    assert_ne!(outline, "none", "the focus is visible");
+    let mark = live.mark();
+    live.tab.press_key("Enter").unwrap();
+    live.quiet();
+    assert!(
+        !live.trackers_since(&rules, mark).is_empty(),
+        "Enter on Accept all loads the trackers"
+    );
+    // Escape closes a reopened banner.
+    live.eval("consentGate.show()");
+    live.tab.press_key("Escape").unwrap();
+    assert_eq!(
+        live.eval("document.querySelector('[data-consent-gate-banner]').hidden"),
+        true
+    );
+}
+
+#[test]
+fn the_api_and_consent_tools_reactivate_exactly_their_categories_and_withdrawal_deletes() {
+    let Some(browser) = browser() else { return };
+    let rules = shipped_rules();
+    let origin = origin();
+    let proxy = proxy_with(&origin, "");
+    let page = format!("http://{}/banner.html", proxy.addr);
+    let category_of = |host: &str| {
+        let Verdict::Classified(r) = rules.resource(host, "/") else {
+            return String::new();
+        };
+        Categories::default().name(r.category).to_owned()
+    };
+    for (how, script, want) in [
+        ("API", "consentGate.update({analytics: true})", "analytics"),
+        (
+            "OneTrust",
+            "window.OnetrustActiveGroups=',C0001,C0004,';window.dispatchEvent(new Event('OneTrustGroupsUpdated'))",
+            "marketing",
+        ),
+        (
+            "Cookiebot",
+            "window.Cookiebot={consent:{necessary:true,preferences:false,statistics:true,marketing:false}};window.dispatchEvent(new Event('CookiebotOnAccept'))",
+            "analytics",
+        ),
+    ] {
+        let live = Live::open(&browser);
+        forget_consent(&live, &proxy);
+        live.go(&page);
+        assert!(live.trackers_since(&rules, 0).is_empty(), "{how}");
+        let mark = live.mark();
+        live.run(script);
+        live.quiet();
+        let loaded = hosts(&live.trackers_since(&rules, mark));
+        assert!(!loaded.is_empty(), "{how}: nothing re-activated");
+        for h in &loaded {
+            assert_eq!(category_of(h), want, "{how}: {h} is not {want}");
+        }
+        let _ = live.tab.close(false);
+    }
+    // Withdrawal: analytics granted, a script sets _ga, then analytics is refused: _ga is
+    // deleted and analytics trackers are blocked again.
+    let live = Live::open(&browser);
+    forget_consent(&live, &proxy);
+    live.go(&page);
+    live.eval("consentGate.update({analytics: true})");
+    live.quiet();
+    live.eval("document.cookie='_ga=GA1.1.5.6; path=/'");
+    assert!(
+        live.eval("document.cookie")
+            .as_str()
+            .unwrap()
+            .contains("_ga=")
+    );
+    live.eval("consentGate.update({analytics: false})");
+    assert!(
+        !live
+            .eval("document.cookie")
+            .as_str()
+            .unwrap()
+            .contains("_ga="),
+        "withdrawal deletes _ga"
+    );
+    let mark = live.mark();
+    live.run("var s=document.createElement('script');s.src='https://static.hotjar.com/c/hotjar-2.js';document.head.appendChild(s);document.cookie='_ga=again; path=/'");
+    live.quiet();
+    assert!(live.trackers_since(&rules, mark).is_empty());
+    assert!(
+        !live
+            .eval("document.cookie")
+            .as_str()
+            .unwrap()
+            .contains("_ga=")
+    );
+}
+
+/// Screenshots of the banner for a person to look at: desktop and 320 px wide, in
+/// `target/screenshots/`.
+fn screenshots(live: &Live, name: &str) {
+    use headless_chrome::protocol::cdp::{Emulation, Page as Cdp};
+    let dir = manifest_dir().join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (label, width, height, mobile) in [("desktop", 1280, 800, false), ("320px", 320, 640, true)]
+    {
+        live.tab
+            .call_method(Emulation::SetDeviceMetricsOverride {
+                width,
+                height,
+                device_scale_factor: 1.0,
+                mobile,
+                scale: None,
+                screen_width: None,
+                screen_height: None,
+                position_x: None,
+                position_y: None,
+                dont_set_visible_size: None,
+                screen_orientation: None,
+                viewport: None,
+                display_feature: None,
+                device_posture: None,
+            })
+            .unwrap();
+        // At 320 px nothing in the banner may be wider than the banner.
+        if width == 320 {
+            let overflow =
+                live.eval("document.querySelector('[data-consent-gate-banner]').scrollWidth");
+            let client =
+                live.eval("document.querySelector('[data-consent-gate-banner]').clientWidth");
+            assert!(
+                overflow.as_u64().unwrap_or(9999) <= client.as_u64().unwrap_or(0),
+                "the banner's content fits its width at 320 px: {overflow} > {client}"
+            );
+        }
+        let png = live
+            .tab
+            .capture_screenshot(Cdp::CaptureScreenshotFormatOption::Png, None, None, true)
+            .unwrap();
+        std::fs::write(dir.join(format!("{name}-{label}.png")), png).unwrap();
+    }
+    live.tab
+        .call_method(Emulation::ClearDeviceMetricsOverride(None))
+        .unwrap();
 }

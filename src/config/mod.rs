@@ -60,6 +60,8 @@ pub struct Site {
     pub strip_request_cookies: bool,
     /// Put the client guard in rewritten pages (enforce mode only).
     pub guard: bool,
+    /// Put consent-gate's own banner in rewritten pages.
+    pub banner: bool,
     /// Treatment of cookies no rule knows.
     pub unknown_cookies: UnknownCookies,
     /// How rewritten responses are kept out of shared caches.
@@ -153,6 +155,28 @@ pub struct Config {
     pub audit_log: bool,
     /// Path prefix of the consent endpoint (`None`: disabled).
     pub consent_endpoint: Option<String>,
+    /// Google Consent Mode v2: consent type -> the categories it needs (`None`: off).
+    pub consent_mode: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// consent-gate's own banner (shown on sites with `banner = true`).
+    pub banner: html::banner::Banner,
+}
+
+/// The default Consent Mode v2 mapping: advertising types need marketing, analytics storage
+/// needs analytics, functionality and personalization need functional; security storage is
+/// always granted.
+pub fn default_consent_mode() -> std::collections::BTreeMap<String, Vec<String>> {
+    [
+        ("ad_storage", &["marketing"][..]),
+        ("ad_user_data", &["marketing"]),
+        ("ad_personalization", &["marketing"]),
+        ("analytics_storage", &["analytics"]),
+        ("functionality_storage", &["functional"]),
+        ("personalization_storage", &["functional"]),
+        ("security_storage", &[]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.iter().map(|c| (*c).to_owned()).collect()))
+    .collect()
 }
 
 /// Validates the raw file, turning every problem into an error at its key's position.
@@ -438,6 +462,30 @@ impl Checker<'_> {
         Ok(policy)
     }
 
+    /// `[consent_mode]`: the mapping, with every category checked.
+    fn consent_mode(
+        &self,
+        m: &raw::ConsentMode,
+        categories: &Categories,
+    ) -> Result<Option<std::collections::BTreeMap<String, Vec<String>>>, ConfigError> {
+        if !m.enabled {
+            return Ok(None);
+        }
+        let Some(mapping) = &m.mapping else {
+            return Ok(Some(default_consent_mode()));
+        };
+        let mut out = std::collections::BTreeMap::new();
+        for (kind, cats) in mapping {
+            let mut names = Vec::new();
+            for c in cats {
+                let category = self.category(categories, c)?;
+                names.push(categories.name(category).to_owned());
+            }
+            out.insert(kind.clone(), names);
+        }
+        Ok(Some(out))
+    }
+
     /// `[consent] endpoint`: a path prefix, or empty to disable the endpoint.
     fn endpoint(&self, raw: &toml::Spanned<String>) -> Result<Option<String>, ConfigError> {
         let e = raw.get_ref().trim();
@@ -561,6 +609,7 @@ impl Checker<'_> {
             mode: s.mode,
             strip_request_cookies: s.strip_request_cookies,
             guard: s.guard,
+            banner: s.banner,
             unknown_cookies,
             cache_privacy: match s.cache_privacy {
                 raw::CachePrivacy::Vary => CachePrivacy::Vary,
@@ -572,6 +621,46 @@ impl Checker<'_> {
             overlay: (overlay != crate::rules::Overlay::default()).then_some(overlay),
         })
     }
+}
+
+/// `[banner]` over the built-in texts and colours.
+fn banner(raw: raw::Banner) -> html::banner::Banner {
+    let mut b = html::banner::Banner::default();
+    let c = &mut b.colours;
+    for (slot, value) in [
+        (&mut c.background, raw.background),
+        (&mut c.text, raw.text_colour),
+        (&mut c.button, raw.button),
+        (&mut c.button_text, raw.button_text),
+    ] {
+        if let Some(v) = value {
+            *slot = v;
+        }
+    }
+    if let Some(hosts) = raw.tool_hosts {
+        b.tool_hosts = hosts;
+    }
+    for (lang, t) in raw.text {
+        let texts = b
+            .texts
+            .entry(lang.to_ascii_lowercase())
+            .or_insert_with(html::banner::english);
+        for (slot, value) in [
+            (&mut texts.title, t.title),
+            (&mut texts.body, t.body),
+            (&mut texts.accept, t.accept),
+            (&mut texts.reject, t.reject),
+            (&mut texts.save, t.save),
+        ] {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        for (name, cat) in t.categories {
+            texts.categories.insert(name, (cat.label, cat.description));
+        }
+    }
+    b
 }
 
 fn valid_host(h: &str) -> bool {
@@ -612,6 +701,8 @@ impl Config {
             .collect();
         let policy = cx.policy(&file.consent, &file.jurisdiction)?;
         let consent_endpoint = cx.endpoint(&file.consent.endpoint)?;
+        let consent_mode = cx.consent_mode(&file.consent_mode, &policy.categories)?;
+        let banner = banner(file.banner);
         let (sites, default_site) = cx.sites(&file.site, &policy.categories)?;
         if sites.is_empty() {
             return cx.err(text.len()..text.len(), "at least one [[site]] is required");
@@ -643,6 +734,8 @@ impl Config {
             },
             audit_log: file.logging.audit,
             consent_endpoint,
+            consent_mode,
+            banner,
         })
     }
 

@@ -29,6 +29,10 @@ pub struct File {
     #[serde(default)]
     pub logging: Logging,
     #[serde(default)]
+    pub consent_mode: ConsentMode,
+    #[serde(default)]
+    pub banner: Banner,
+    #[serde(default)]
     pub site: Vec<Spanned<Site>>,
 }
 
@@ -40,6 +44,67 @@ pub struct Tls {
     pub key: Spanned<String>,
     #[serde(default = "yes")]
     pub h2: bool,
+}
+
+/// `[banner]`: consent-gate's own banner (sites turn it on with `banner = true`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Banner {
+    #[serde(default)]
+    pub background: Option<String>,
+    #[serde(default)]
+    pub text_colour: Option<String>,
+    #[serde(default)]
+    pub button: Option<String>,
+    #[serde(default)]
+    pub button_text: Option<String>,
+    /// Consent tools' script hosts; replaces the defaults when set.
+    #[serde(default)]
+    pub tool_hosts: Option<Vec<String>>,
+    /// Language tag -> texts, over the built-in English and German ones.
+    #[serde(default)]
+    pub text: BTreeMap<String, BannerTexts>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BannerTexts {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub accept: Option<String>,
+    pub reject: Option<String>,
+    pub save: Option<String>,
+    /// Category -> label and description.
+    #[serde(default)]
+    pub categories: BTreeMap<String, BannerCategory>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BannerCategory {
+    pub label: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `[consent_mode]`: Google Consent Mode v2 from the client guard.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentMode {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Consent type -> categories it needs; replaces the default mapping when set.
+    #[serde(default)]
+    pub mapping: Option<BTreeMap<String, Vec<Spanned<String>>>>,
+}
+
+impl Default for ConsentMode {
+    fn default() -> Self {
+        ConsentMode {
+            enabled: true,
+            mapping: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -453,6 +518,8 @@ pub struct Site {
     pub strip_request_cookies: bool,
     #[serde(default = "yes")]
     pub guard: bool,
+    #[serde(default)]
+    pub banner: bool,
     #[serde(default = "default_unknown")]
     pub unknown_cookies: Spanned<String>,
     #[serde(default)]

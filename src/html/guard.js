@@ -8,13 +8,26 @@
  * data-consent-vendor), requests to denied hosts are not sent, and document.cookie /
  * localStorage / sessionStorage writes of denied cookies are dropped.
  *
- * The decisions arrive as the argument of this function, filled in by the proxy:
- *   r: [[category, vendor, "host" or "host/path-prefix", ...], ...]  denied resource rules
+ * When consent changes in the page (consent-gate's banner, window.consentGate.update(), or the
+ * site's consent tool: OneTrust, Cookiebot, Klaro, cookieconsent, IAB TCF), every element made
+ * inert for a now-granted category comes alive in document order, and the category is no
+ * longer blocked; a category withdrawn has its script-reachable cookies deleted and is blocked
+ * again. Google Consent Mode v2 defaults and updates are pushed to dataLayer when configured.
+ *
+ * The rules arrive as the argument of this function, filled in by the proxy (the same for every
+ * visitor of a rule set, so the file is cached for good):
+ *   r: [[category, vendor, "host" or "host/path-prefix", ...], ...]  resource rules
  *   a: ["host", ...]                                                   allowed hosts (never blocked)
- *   k: [[category, vendor, [names], [prefixes], [regexes]], ...]       denied cookie rules
+ *   k: [[category, vendor, [names], [prefixes], [regexes]], ...]       cookie rules
  *   ka: ["name", ...]                                                  cookies never blocked
- * The page's registrable domain comes from the script tag's data-consent-gate-site attribute:
- * hosts of the site itself are blocked only by rules naming a host below it, as on the server.
+ *   c: ["functional", ...]                                             categories a visitor decides
+ *   e: "/.consent-gate/"                                               the consent endpoint
+ *   t: {onetrust: {group: category}, cookiebot: {...}, klaro: {...}, cookieconsent: {...},
+ *       tcf: [[category, [all purposes], [any purposes]]]}           consent tools' vocabularies
+ *   m: {ad_storage: [categories], ...} or null                         Consent Mode v2 mapping
+ * The visitor's own state comes from the script tag: data-consent-gate-allowed (the categories
+ * allowed now) and data-consent-gate-site (the page's registrable domain: hosts of the site
+ * itself are blocked only by rules naming a host below it, as on the server).
  *
  * What was stopped is listed in window.consentGate.blocked (for tests and debugging).
  */
@@ -23,8 +36,12 @@
   var w = window, d = document;
   var me = d.currentScript;
   var site = ((me && me.getAttribute('data-consent-gate-site')) || '').toLowerCase();
+  var allowed = Object.create(null);   // category -> true while allowed
+  ((me && me.getAttribute('data-consent-gate-allowed')) || '').split(/\s+/).forEach(function (c) {
+    if (c) allowed[c] = true;
+  });
   var hosts = Object.create(null);   // host suffix -> [[pathPrefix, rule]] (longest first)
-  var allowed = Object.create(null);
+  var allowHosts = Object.create(null);
   var blocked = [];
   var api = w.consentGate = w.consentGate || {};
   api.blocked = blocked;
@@ -41,7 +58,7 @@
   Object.keys(hosts).forEach(function (h) {
     hosts[h].sort(function (x, y) { return y[0].length - x[0].length; });
   });
-  cfg.a.forEach(function (h) { allowed[h] = true; });
+  cfg.a.forEach(function (h) { allowHosts[h] = true; });
 
   function suffixes(host) {
     var out = [host];
@@ -64,7 +81,7 @@
     host = host.toLowerCase().replace(/\.+$/, '');
     var list = suffixes(host), found = null;
     for (var i = 0; i < list.length; i++) {
-      if (allowed[list[i]]) return null;
+      if (allowHosts[list[i]]) return null;
       var entries = hosts[list[i]];
       if (!found && entries) {
         for (var j = 0; j < entries.length; j++) {
@@ -72,7 +89,7 @@
         }
       }
     }
-    if (!found) return null;
+    if (!found || allowed[found[1].c]) return null;
     if (siteOf(host) === site && found[2].length <= site.length) return null;
     return found[1];
   }
@@ -292,6 +309,7 @@
   }
 
   /* Network: fetch, XMLHttpRequest, sendBeacon. */
+  var nativeFetch = w.fetch;
   if (w.fetch) {
     var fetch = w.fetch;
     w.fetch = function (input, init) {
@@ -343,12 +361,18 @@
     row[4].forEach(function (x) { try { regexes.push([new RegExp(x), rule]); } catch (e) { /* not JS syntax */ } });
   });
   prefixes.sort(function (x, y) { return y[0].length - x[0].length; });
-  function cookieRule(name) {
+  /* The cookie rule that classifies a name (whatever the consent), or null. */
+  function classifyCookie(name) {
     if (keepCookie[name]) return null;
     if (exact[name]) return exact[name];
     for (var i = 0; i < prefixes.length; i++) if (name.indexOf(prefixes[i][0]) === 0) return prefixes[i][1];
     for (var j = 0; j < regexes.length; j++) if (regexes[j][0].test(name)) return regexes[j][1];
     return null;
+  }
+  /* The rule that denies a cookie now, or null. */
+  function cookieRule(name) {
+    var rule = classifyCookie(name);
+    return rule && !allowed[rule.c] ? rule : null;
   }
   api.cookieRule = cookieRule;
   var cookie = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
@@ -374,6 +398,218 @@
       return setItem.apply(this, arguments);
     };
   }
+
+
+  /* ---- Consent changes in the page ---- */
+
+  var categories = cfg.c || [];
+  var tools = cfg.t || {};
+  var nativeCreate = Document.prototype.createElement;
+  var nativeInsertBefore = Node.prototype.insertBefore;
+
+  function state() {
+    var out = { necessary: true };
+    categories.forEach(function (c) { out[c] = !!allowed[c]; });
+    return out;
+  }
+
+  /* Consent Mode v2: each Google consent type is granted when all its categories are. */
+  var dataLayer = null;
+  function consentMode(kind) {
+    if (!cfg.m) return;
+    dataLayer = w.dataLayer = w.dataLayer || [];
+    var types = {};
+    Object.keys(cfg.m).forEach(function (type) {
+      types[type] = cfg.m[type].every(function (c) { return allowed[c]; }) ? 'granted' : 'denied';
+    });
+    (function () { dataLayer.push(arguments); })('consent', kind, types);
+  }
+  consentMode('default');
+
+  /* Brings one inert element back, as the README's re-activation recipe says. */
+  function revive(el) {
+    if (el.tagName === 'SCRIPT') {
+      if (native.getAttribute.call(el, 'type') !== 'text/plain') return;
+      var s = nativeCreate.call(d, 'script');
+      for (var i = 0; i < el.attributes.length; i++) {
+        var a = el.attributes[i];
+        if (a.name === 'type' || a.name.indexOf('data-consent-') === 0) continue;
+        native.setAttribute.call(s, a.name, a.value);
+      }
+      var type = native.getAttribute.call(el, 'data-consent-type');
+      if (type) native.setAttribute.call(s, 'type', type);
+      var src = native.getAttribute.call(el, 'data-consent-src');
+      if (src !== null) {
+        s.async = el.hasAttribute('async');
+        native.setAttribute.call(s, 'src', src);
+      } else {
+        s.text = el.text;
+      }
+      if (el.nonce) s.nonce = el.nonce;
+      nativeInsertBefore.call(el.parentNode, s, el.nextSibling);
+      el.parentNode.removeChild(el);
+      return;
+    }
+    var names = [];
+    for (var j = 0; j < el.attributes.length; j++) names.push(el.attributes[j].name);
+    names.forEach(function (name) {
+      if (name.indexOf('data-consent-') !== 0) return;
+      var original = name.slice('data-consent-'.length);
+      var value = native.getAttribute.call(el, name);
+      native.removeAttribute.call(el, name);
+      if (original === 'category' || original === 'vendor' || original === 'type') return;
+      if (original === 'placeholder') { native.removeAttribute.call(el, 'srcdoc'); return; }
+      native.setAttribute.call(el, original, value);
+    });
+  }
+
+  /* Deletes the cookies of a category that scripts can reach, on every path and domain a page of
+     this site could have set them with. */
+  function deleteCookies(category) {
+    var names = cookie.get.call(d).split(';').map(function (c) { return c.split('=')[0].trim(); });
+    var host = location.hostname;
+    var domains = ['', '; domain=' + host];
+    if (site && site !== host) domains.push('; domain=.' + site);
+    var paths = ['/'];
+    var parts = location.pathname.split('/');
+    for (var i = 2; i <= parts.length; i++) paths.push(parts.slice(0, i).join('/') || '/');
+    names.forEach(function (name) {
+      var rule = classifyCookie(name);
+      if (!rule || rule.c !== category) return;
+      domains.forEach(function (dom) {
+        paths.forEach(function (p) {
+          cookie.set.call(d, name + '=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; path=' + p + dom);
+        });
+      });
+    });
+  }
+
+  function persist() {
+    if (!cfg.e || !nativeFetch) return;
+    var body = categories.map(function (c) { return encodeURIComponent(c) + '=' + (allowed[c] ? '1' : '0'); });
+    var token = api.token ? '&token=' + encodeURIComponent(api.token) : '';
+    nativeFetch.call(w, cfg.e + 'consent', {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      body: body.join('&') + token
+    }).catch(function () { /* the next page view asks again */ });
+  }
+
+  /* Applies a new choice: {category: true|false, ...}; categories not named keep their state. */
+  function update(choice, options) {
+    var granted = [], withdrawn = [];
+    categories.forEach(function (c) {
+      if (!choice || !(c in choice)) return;
+      var now = !!choice[c];
+      if (now && !allowed[c]) granted.push(c);
+      if (!now && allowed[c]) withdrawn.push(c);
+      if (now) allowed[c] = true; else delete allowed[c];
+    });
+    if (!options || options.persist !== false) persist();
+    if (granted.length || withdrawn.length) consentMode('update');
+    withdrawn.forEach(deleteCookies);
+    if (granted.length) {
+      var inert = d.querySelectorAll('[data-consent-category]');
+      for (var i = 0; i < inert.length; i++) {
+        if (allowed[native.getAttribute.call(inert[i], 'data-consent-category')]) revive(inert[i]);
+      }
+    }
+    hide();
+    w.dispatchEvent(new CustomEvent('consent-gate:change', { detail: state() }));
+    return state();
+  }
+
+  function banner() { return d.querySelector('[data-consent-gate-banner]'); }
+  function show() {
+    var b = banner();
+    if (!b) { location.href = (cfg.e || '/') + 'settings?return=' + encodeURIComponent(location.pathname + location.search); return; }
+    b.hidden = false;
+    var first = b.querySelector('button, input, a[href]');
+    if (first) first.focus();
+  }
+  function hide() { var b = banner(); if (b) b.hidden = true; }
+
+  api.get = state;
+  api.update = function (choice) { return update(choice); };
+  api.show = show;
+  api.hide = hide;
+
+  /* The banner's form works without JavaScript (it posts to the consent endpoint); with it, the
+     choice applies in place. */
+  d.addEventListener('submit', function (e) {
+    var form = e.target;
+    if (!form || !form.hasAttribute || !form.hasAttribute('data-consent-gate-form')) return;
+    e.preventDefault();
+    var button = e.submitter;
+    var choice = {};
+    var all = button && button.name === 'accept' ? true : button && button.name === 'reject' ? false : null;
+    categories.forEach(function (c) {
+      var box = form.elements[c];
+      choice[c] = all === null ? !!(box && box.checked) : all;
+    });
+    update(choice);
+  }, true);
+  d.addEventListener('keydown', function (e) {
+    var b = banner();
+    if (e.key === 'Escape' && b && !b.hidden) hide();
+  });
+
+  /* The site's own consent tool: its events and its vocabulary. */
+  /* A tool's choice in categories: with `any`, one granted name grants its category (OneTrust
+     lists only active groups; cookieconsent lists accepted names), otherwise all must be (Klaro
+     services), as the proxy reads the same tools' cookies. */
+  function fromMap(map, isGranted, any) {
+    var choice = {};
+    Object.keys(map || {}).forEach(function (key) {
+      var c = map[key];
+      if (categories.indexOf(c) < 0) return;
+      var g = isGranted(key);
+      if (g === undefined) return;
+      choice[c] = c in choice ? (any ? choice[c] || g : choice[c] && g) : g;
+    });
+    return choice;
+  }
+  function fromTool(choice) { update(choice, { persist: false }); }
+  w.addEventListener('OneTrustGroupsUpdated', function () {
+    var active = String(w.OnetrustActiveGroups || '');
+    fromTool(fromMap(tools.onetrust, function (g) { return active.indexOf(',' + g + ',') >= 0; }, true));
+  });
+  function fromCookiebot() {
+    var c = w.Cookiebot && w.Cookiebot.consent;
+    if (c) fromTool(fromMap(tools.cookiebot, function (k) { return !!c[k]; }));
+  }
+  w.addEventListener('CookiebotOnAccept', fromCookiebot);
+  w.addEventListener('CookiebotOnDecline', fromCookiebot);
+  function fromCookieConsent() {
+    var cc = w.CookieConsent;
+    var prefs = cc && cc.getUserPreferences && cc.getUserPreferences();
+    var accepted = (prefs && prefs.acceptedCategories) || [];
+    fromTool(fromMap(tools.cookieconsent, function (k) { return accepted.indexOf(k) >= 0; }, true));
+  }
+  w.addEventListener('cc:onConsent', fromCookieConsent);
+  w.addEventListener('cc:onChange', fromCookieConsent);
+  w.addEventListener('load', function () {
+    var k = w.klaro && w.klaro.getManager && w.klaro.getManager();
+    if (k && k.watch) {
+      k.watch({ update: function (manager, name) {
+        if (name !== 'saveConsents' && name !== 'consents') return;
+        fromTool(fromMap(tools.klaro, function (s) { return manager.consents ? !!manager.consents[s] : undefined; }));
+      } });
+    }
+    if (typeof w.__tcfapi === 'function' && tools.tcf) {
+      w.__tcfapi('addEventListener', 2, function (tc, ok) {
+        if (!ok || !tc || (tc.eventStatus !== 'useractioncomplete' && tc.eventStatus !== 'tcloaded')) return;
+        var consents = (tc.purpose && tc.purpose.consents) || {};
+        var choice = {};
+        tools.tcf.forEach(function (req) {
+          var all = req[1].every(function (p) { return consents[p]; });
+          var any = !req[2].length || req[2].some(function (p) { return consents[p]; });
+          choice[req[0]] = all && any;
+        });
+        fromTool(choice);
+      });
+    }
+  });
 
   /* Elements the parser creates from the page itself were checked by the proxy; anything that
      still slips in (a parser-created element from a document.write the guard did not see) is

@@ -1,11 +1,10 @@
-//! The client guard: `guard.js` (built into the binary) with the decisions it needs for one rule
-//! set and one set of allowed categories, served as a first-party script under the consent
-//! endpoint.
+//! The client guard: `guard.js` (built into the binary) with the rules it needs, served as a
+//! first-party script under the consent endpoint.
 //!
-//! The script's name carries the denied categories and a hash of its content
-//! (`guard/<bits>-<hash>.js`), so it is cached `immutable`: repeat views add no round trip. Its
-//! content is the same for every visitor with the same categories, so it is built once per rule
-//! set and category set and kept until the rules change.
+//! The guard carries the rules of every category a visitor decides, and learns the visitor's
+//! allowed categories from its tag; so its content is the same for every visitor of a rule set.
+//! Its name is a hash of its content (`guard/<hash>.js`), so it is cached `immutable`: repeat
+//! views add no round trip. It is built once per rule set and kept until the rules change.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -43,9 +42,24 @@ fn group_key(rules: &Rules, rule: &RuleInfo) -> (String, String) {
     )
 }
 
-/// Builds the guard for visitors who allow `allowed` under `rules`. `keep_cookies` are never
-/// blocked (consent cookies of the configured sources).
-pub fn build(rules: &Rules, allowed: CategorySet, keep_cookies: &[String]) -> Guard {
+/// What the guard needs besides the rules, from the configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// Cookies never blocked (the consent cookies of the configured sources).
+    pub keep_cookies: Vec<String>,
+    /// The consent endpoint prefix, where choices are saved.
+    pub endpoint: Option<String>,
+    /// The consent tools' vocabularies: `{onetrust: {group: category}, cookiebot: {...},
+    /// klaro: {...}, cookieconsent: {...}, tcf: [[category, [all], [any]]]}`.
+    pub tools: serde_json::Value,
+    /// Google Consent Mode v2: consent type -> the categories it needs (`None`: off).
+    pub consent_mode: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// Builds the guard for `rules`.
+pub fn build(rules: &Rules, settings: &Settings) -> Guard {
+    let allowed = CategorySet::only(crate::category::Category::NECESSARY);
+    let keep_cookies = &settings.keep_cookies;
     let mut resources: Groups = BTreeMap::new();
     let mut allow_hosts: Vec<&str> = Vec::new();
     // (category, vendor) -> (names, prefixes, regexes)
@@ -97,7 +111,16 @@ pub fn build(rules: &Rules, allowed: CategorySet, keep_cookies: &[String]) -> Gu
             serde_json::json!([c, v, lists[0], lists[1], lists[2]])
         })
         .collect();
-    let config = serde_json::json!({ "r": r, "a": allow_hosts, "k": k, "ka": keep });
+    let decided: Vec<&str> = rules
+        .categories()
+        .iter()
+        .filter(|(c, _)| *c != crate::category::Category::NECESSARY)
+        .map(|(_, name)| name)
+        .collect();
+    let config = serde_json::json!({
+        "r": r, "a": allow_hosts, "k": k, "ka": keep, "c": decided,
+        "e": settings.endpoint, "t": settings.tools, "m": settings.consent_mode,
+    });
     // `</` cannot appear in JSON strings here in a way that matters (the script is served as a
     // file), but escape it anyway so the script could be inlined safely.
     let config = config.to_string().replace("</", "<\\/");
@@ -109,7 +132,6 @@ pub fn build(rules: &Rules, allowed: CategorySet, keep_cookies: &[String]) -> Gu
         .take(8)
         .map(|b| format!("{b:02x}"))
         .collect::<String>();
-    let denied = rules.categories().all().difference(allowed).bits();
     let gzip = {
         use std::io::Write as _;
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -118,7 +140,7 @@ pub fn build(rules: &Rules, allowed: CategorySet, keep_cookies: &[String]) -> Gu
         e.finish().unwrap_or_default()
     };
     Guard {
-        name: format!("{denied:x}-{hash}.js"),
+        name: format!("{hash}.js"),
         sha256: format!(
             "sha256-{}",
             base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
@@ -128,13 +150,7 @@ pub fn build(rules: &Rules, allowed: CategorySet, keep_cookies: &[String]) -> Gu
     }
 }
 
-/// The denied-category bits a guard name starts with.
-pub fn denied_bits(name: &str) -> Option<u32> {
-    let (bits, _) = name.strip_suffix(".js")?.split_once('-')?;
-    u32::from_str_radix(bits, 16).ok()
-}
-
-/// Guards built so far for one rule set, by allowed categories and by name.
+/// Guards built so far, by rule set and by name.
 #[derive(Debug, Default)]
 pub struct GuardCache {
     inner: Mutex<CacheInner>,
@@ -142,15 +158,15 @@ pub struct GuardCache {
 
 #[derive(Debug, Default)]
 struct CacheInner {
-    /// (rule set id, allowed bits) -> guard.
-    by_key: HashMap<(u64, u32), Arc<Guard>>,
+    /// Rule set id -> guard.
+    by_key: HashMap<u64, Arc<Guard>>,
     by_name: HashMap<String, Arc<Guard>>,
 }
 
 impl GuardCache {
-    /// The guard for `allowed` under `rules`, built on first use.
-    pub fn get(&self, rules: &Rules, allowed: CategorySet, keep: &[String]) -> Arc<Guard> {
-        let key = (rules.id(), allowed.bits());
+    /// The guard for `rules`, built on first use.
+    pub fn get(&self, rules: &Rules, settings: &Settings) -> Arc<Guard> {
+        let key = rules.id();
         let mut inner = self
             .inner
             .lock()
@@ -158,7 +174,7 @@ impl GuardCache {
         if let Some(g) = inner.by_key.get(&key) {
             return Arc::clone(g);
         }
-        let guard = Arc::new(build(rules, allowed, keep));
+        let guard = Arc::new(build(rules, settings));
         inner.by_key.insert(key, Arc::clone(&guard));
         inner.by_name.insert(guard.name.clone(), Arc::clone(&guard));
         guard
@@ -187,7 +203,7 @@ impl GuardCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::category::{Categories, Category};
+    use crate::category::Categories;
 
     const RULES: &str = r#"
 [[resource]]
@@ -200,6 +216,11 @@ host = "facebook.com"
 path = "/tr"
 category = "marketing"
 vendor = "Meta"
+
+[[resource]]
+host = "cdn.example.net"
+category = "necessary"
+vendor = "CDN"
 
 [[allow]]
 host = "cdn.cookielaw.org"
@@ -215,65 +236,62 @@ category = "analytics"
 vendor = "Hotjar"
 "#;
 
-    #[test]
-    fn the_guard_does_not_depend_on_the_order_rules_were_loaded_in() {
-        // Rule tables are hash maps: the same rules must still give the same bytes (replicas
-        // and restarts serve the same guard name), however often they are compiled.
-        let rules = crate::rules::Rules::load(
-            &[std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/rules/curated.toml")],
-            &Categories::default(),
-        )
-        .unwrap();
-        let first = build(&rules, CategorySet::only(Category::NECESSARY), &[]);
-        for _ in 0..3 {
-            let again = Rules::compile(
-                &[(
-                    "curated.toml",
-                    std::fs::read_to_string(
-                        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                            .join("conf/rules/curated.toml"),
-                    )
-                    .unwrap(),
-                )],
-                &Categories::default(),
-            )
-            .unwrap();
-            assert_eq!(
-                build(&again, CategorySet::only(Category::NECESSARY), &[]).body,
-                first.body
-            );
+    fn settings() -> Settings {
+        Settings {
+            keep_cookies: vec!["consent_gate".into()],
+            endpoint: Some("/.consent-gate/".into()),
+            ..Settings::default()
         }
     }
 
     #[test]
-    fn the_guard_carries_only_denied_rules_and_is_named_by_content() {
+    fn the_guard_carries_every_decidable_rule_and_is_named_by_content() {
         let rules = Rules::compile(&[("r.toml", RULES)], &Categories::default()).unwrap();
-        let mut allowed = CategorySet::only(Category::NECESSARY);
-        allowed.insert(Category::ANALYTICS);
-        let g = build(&rules, allowed, &["consent_gate".into()]);
+        let g = build(&rules, &settings());
+        assert!(g.body.contains(r#"["marketing","Meta","facebook.com/tr"]"#));
         assert!(
-            g.body.contains(r#"["marketing","Meta","facebook.com/tr"]"#),
-            "{}",
-            &g.body[g.body.len() - 400..]
-        );
-        assert!(!g.body.contains("chartbeat.com"));
-        assert!(!g.body.contains("\"_ga\""));
-        assert!(g.body.contains(r#""a":["cdn.cookielaw.org"]"#));
-        assert!(g.body.contains(r#""ka":["consent_gate"]"#));
-        assert!(!g.body.contains(PLACEHOLDER));
-        assert_eq!(denied_bits(&g.name), Some(0b1010));
-        assert!(g.sha256.starts_with("sha256-") && g.sha256.len() == 7 + 44);
-        let none = build(&rules, CategorySet::only(Category::NECESSARY), &[]);
-        assert!(
-            none.body
+            g.body
                 .contains(r#"["analytics","Chartbeat","chartbeat.com"]"#)
         );
-        assert!(none.body.contains(r#"["analytics","GA",["_ga"],[],[]]"#));
         assert!(
-            none.body
-                .contains(r#"["analytics","Hotjar",[],["_hj"],[]]"#)
+            !g.body.contains("cdn.example.net"),
+            "necessary rules are never blocked"
         );
-        assert_ne!(none.name, g.name);
-        assert_eq!(build(&rules, allowed, &["consent_gate".into()]), g);
+        assert!(g.body.contains(r#"["analytics","GA",["_ga"],[],[]]"#));
+        assert!(g.body.contains(r#"["analytics","Hotjar",[],["_hj"],[]]"#));
+        assert!(g.body.contains(r#""a":["cdn.cookielaw.org"]"#));
+        assert!(g.body.contains(r#""ka":["consent_gate"]"#));
+        assert!(
+            g.body
+                .contains(r#""c":["functional","analytics","marketing"]"#)
+        );
+        assert!(g.body.contains(r#""e":"/.consent-gate/""#));
+        assert!(!g.body.contains(PLACEHOLDER));
+        assert!(g.name.ends_with(".js") && g.name.len() == 16 + 3);
+        assert!(g.sha256.starts_with("sha256-") && g.sha256.len() == 7 + 44);
+        assert_eq!(build(&rules, &settings()), g);
+        let other = Settings {
+            consent_mode: Some([("ad_storage".to_owned(), vec!["marketing".to_owned()])].into()),
+            ..settings()
+        };
+        let g2 = build(&rules, &other);
+        assert_ne!(g2.name, g.name);
+        assert!(g2.body.contains(r#""m":{"ad_storage":["marketing"]}"#));
+    }
+
+    #[test]
+    fn the_guard_does_not_depend_on_the_order_rules_were_loaded_in() {
+        // Rule tables are hash maps: the same rules must still give the same bytes (replicas
+        // and restarts serve the same guard name), however often they are compiled.
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/rules/curated.toml"),
+        )
+        .unwrap();
+        let compile =
+            || Rules::compile(&[("curated.toml", &text)], &Categories::default()).unwrap();
+        let first = build(&compile(), &settings());
+        for _ in 0..3 {
+            assert_eq!(build(&compile(), &settings()).body, first.body);
+        }
     }
 }

@@ -14,6 +14,7 @@
 //! * `<link rel=preconnect|dns-prefetch|preload|prefetch|modulepreload>`: removed;
 //! * `<noscript>` holding a denied pixel or frame: emptied.
 
+pub mod banner;
 pub mod codec;
 pub mod css;
 pub mod guard;

@@ -65,6 +65,8 @@ pub struct Pipeline {
     stats: Stats,
     /// The client guard's tag, handed to the rewriter when it starts.
     guard: Option<String>,
+    /// The consent banner and the consent tools' hosts, handed to the rewriter when it starts.
+    banner: Option<(String, Vec<String>)>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -96,7 +98,14 @@ impl Pipeline {
             failed_open: None,
             stats: Stats::default(),
             guard: None,
+            banner: None,
         })
+    }
+
+    /// Puts the consent banner at the end of the body (unless the page loads a consent tool).
+    pub fn with_banner(mut self, html: String, tool_hosts: Vec<String>) -> Self {
+        self.banner = Some((html, tool_hosts));
+        self
     }
 
     /// Puts the client guard's tag before the page's first executable script.
@@ -137,6 +146,9 @@ impl Pipeline {
         let rewriter = Rewriter::new(page, &selectors, encoding, sniff_meta, self.plan.limits)?;
         if let Some(tag) = self.guard.take() {
             rewriter.inject_before_first_script(tag);
+        }
+        if let Some((html, tools)) = self.banner.take() {
+            rewriter.inject_banner(html, tools);
         }
         self.rewriter = Some(rewriter);
         Ok(())

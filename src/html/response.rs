@@ -324,12 +324,14 @@ pub fn admit_guard(policies: &[&str], host: &str, path: &str, sha256: &str) -> G
     out
 }
 
-/// The client guard's tag for a page of site `site`.
-pub fn guard_tag(src: &str, site: &str, admission: &GuardAdmission) -> String {
+/// The client guard's tag for a page of site `site` whose visitor allows `allowed` (category
+/// names, space-separated).
+pub fn guard_tag(src: &str, site: &str, allowed: &str, admission: &GuardAdmission) -> String {
     let mut tag = format!(
-        "<script src=\"{}\" data-consent-gate-site=\"{}\"",
+        "<script src=\"{}\" data-consent-gate-site=\"{}\" data-consent-gate-allowed=\"{}\"",
         super::escape(src),
-        super::escape(site)
+        super::escape(site),
+        super::escape(allowed)
     );
     if let Some(n) = &admission.nonce {
         tag.push_str(&format!(" nonce=\"{}\"", super::escape(n)));
@@ -535,6 +537,7 @@ mod tests {
         let tag = guard_tag(
             path,
             "example.com",
+            "analytics functional",
             &GuardAdmission {
                 nonce: Some("n\"".into()),
                 ..Default::default()
@@ -542,7 +545,7 @@ mod tests {
         );
         assert_eq!(
             tag,
-            "<script src=\"/.consent-gate/guard/e-1.js\" data-consent-gate-site=\"example.com\" nonce=\"n&quot;\"></script>"
+            "<script src=\"/.consent-gate/guard/e-1.js\" data-consent-gate-site=\"example.com\" data-consent-gate-allowed=\"analytics functional\" nonce=\"n&quot;\"></script>"
         );
     }
 

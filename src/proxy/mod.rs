@@ -108,6 +108,19 @@ fn wants_document(headers: &http::HeaderMap) -> bool {
         .is_none_or(|v| v.contains("text/html") || v.contains("application/xhtml+xml"))
 }
 
+/// Whether a page gets consent-gate's banner: `Some(true)` shown while the visitor has not
+/// decided, `Some(false)` in the page but hidden once they decided through consent-gate (so
+/// `consentGate.show()` can reopen it), `None` when a consent tool's cookie is present (the site
+/// has its own tool).
+fn banner_visibility(consent: &crate::consent::Consent) -> Option<bool> {
+    use crate::consent::SourceKind;
+    let tool = |s: &SourceKind| !matches!(s, SourceKind::ConsentGate | SourceKind::Gpc);
+    if consent.source.as_ref().is_some_and(tool) || consent.failures.iter().any(tool) {
+        return None;
+    }
+    Some(consent.source != Some(SourceKind::ConsentGate))
+}
+
 /// A failure of the response pipeline: 502 when nothing was sent yet, otherwise the response
 /// is cut short.
 fn pipeline_failure(context: &'static str, cause: impl std::fmt::Display) -> Box<Error> {
@@ -290,7 +303,7 @@ impl ConsentGate {
         let Some(prefix) = &self.engine.config.consent_endpoint else {
             return Ok(None);
         };
-        let guard = self.engine.guard(&page.rules, page.allowed);
+        let guard = self.engine.guard(&page.rules);
         let src = format!("{prefix}guard/{}", guard.name);
         let csp = http::HeaderName::from_static("content-security-policy");
         let policies: Vec<&str> = resp
@@ -309,7 +322,19 @@ impl ConsentGate {
                 resp.append_header(csp.clone(), p.as_str())?;
             }
         }
-        Ok(Some(response::guard_tag(&src, &page.site, &admission)))
+        let categories = page.rules.categories();
+        let allowed: Vec<&str> = page
+            .allowed
+            .iter()
+            .filter(|c| *c != crate::category::Category::NECESSARY)
+            .map(|c| categories.name(c))
+            .collect();
+        Ok(Some(response::guard_tag(
+            &src,
+            &page.site,
+            &allowed.join(" "),
+            &admission,
+        )))
     }
 
     /// Decides whether the body is rewritten and prepares the headers if so.
@@ -369,6 +394,31 @@ impl ConsentGate {
             if let Some(tag) = self.guard_tag(page, host, resp)? {
                 pipeline = pipeline.with_guard(tag);
             }
+        }
+        if site.banner
+            && !page.report_only
+            && let (Some(plan), Some(endpoint)) = (&ctx.plan, &self.engine.config.consent_endpoint)
+            && let Some(visible) = banner_visibility(&plan.consent)
+        {
+            let req = session.req_header();
+            let config = &self.engine.config;
+            let language = config.banner.language(
+                req.headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            let return_to = crate::consent::endpoint::safe_return(
+                req.uri.path_and_query().map_or("/", |p| p.as_str()),
+            );
+            let html = config.banner.render(
+                language,
+                &config.policy.categories,
+                plan.consent.allowed,
+                endpoint,
+                &return_to,
+                visible,
+            );
+            pipeline = pipeline.with_banner(html, config.banner.tool_hosts.clone());
         }
         ctx.pipeline = Some(std::sync::Mutex::new(pipeline));
         if let Some(edits) = edits {

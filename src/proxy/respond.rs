@@ -7,9 +7,7 @@ use pingora::Result;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
-use crate::category::CategorySet;
 use crate::engine::Engine;
-use crate::html::guard;
 use crate::plan::RequestPlan;
 
 /// Most bytes read from a consent form.
@@ -183,6 +181,43 @@ pub(super) async fn consent_endpoint(
                 .await
             }
         }
+        ("GET" | "HEAD", "settings") => {
+            // A page of its own with the banner, for "cookie settings" links and browsers
+            // without JavaScript.
+            let req = session.req_header();
+            let config = &engine.config;
+            let language = config.banner.language(
+                req.headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            let return_to = req
+                .uri
+                .query()
+                .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("return=")))
+                .and_then(crate::wire::percent::form_decode)
+                .map_or_else(|| "/".to_owned(), |r| endpoint::safe_return(&r));
+            let prefix = config.consent_endpoint.as_deref().unwrap_or("/");
+            let banner = config.banner.render(
+                language,
+                categories,
+                consent.allowed,
+                prefix,
+                &return_to,
+                true,
+            );
+            let page = format!(
+                "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Privacy settings</title></head><body>{banner}</body></html>",
+                crate::html::escape(language)
+            );
+            respond_with(
+                session,
+                200,
+                &[("content-type", "text/html; charset=utf-8".to_owned())],
+                page.into_bytes(),
+            )
+            .await
+        }
         ("GET" | "HEAD", guard) if guard.starts_with("guard/") => {
             serve_guard(engine, session, guard.trim_start_matches("guard/"), plan).await
         }
@@ -192,23 +227,18 @@ pub(super) async fn consent_endpoint(
 }
 
 /// Serves a client guard by name. Names carry a content hash, so a guard is cached for good;
-/// one this process did not build (another replica's, or one from before a reload) is built
-/// from the current rules for the categories in its name, and cached only if it came out the
-/// same.
+/// for a name this process did not build (another replica's, or one from before a reload) it
+/// serves the current rules' guard, cached only if it came out the same.
 async fn serve_guard(
     engine: &Engine,
     session: &mut Session,
     name: &str,
     plan: &RequestPlan,
 ) -> Result<()> {
-    let found = engine.guards.by_name(name).or_else(|| {
-        let denied = CategorySet::from_bits(guard::denied_bits(name)?);
-        let allowed = engine.config.policy.categories.all().difference(denied);
-        Some(engine.guard(&plan.rules, allowed))
-    });
-    let Some(g) = found else {
-        return respond(session, 404, "consent-gate: unknown guard\n").await;
-    };
+    let g = engine
+        .guards
+        .by_name(name)
+        .unwrap_or_else(|| engine.guard(&plan.rules));
     let cache = if g.name == name {
         "public, max-age=31536000, immutable"
     } else {

@@ -44,6 +44,7 @@ pub struct Selectors {
     noscript: Selector,
     style: Selector,
     styled: Selector,
+    body: Selector,
     handlers: Selector,
 }
 
@@ -63,6 +64,7 @@ impl Selectors {
             link: "link[href][rel]".parse()?,
             noscript: "noscript".parse()?,
             style: "style".parse()?,
+            body: "body".parse()?,
             styled: "[style*=\"url(\" i],[style*=\"@import\" i]".parse()?,
             handlers: CODE_ATTRIBUTES.parse()?,
         })
@@ -115,6 +117,10 @@ struct State {
     style: Option<String>,
     /// The client guard's tag, until it is put before the first executable script.
     guard: Option<String>,
+    /// The consent banner's markup, until the end of the body; dropped when the page loads a
+    /// consent tool's script (hosts in `banner_tools`).
+    banner: Option<String>,
+    banner_tools: Vec<String>,
     selectors: Arc<Selectors>,
 }
 
@@ -194,6 +200,8 @@ impl Rewriter {
             noscript: None,
             style: None,
             guard: None,
+            banner: None,
+            banner_tools: Vec::new(),
             selectors: Arc::clone(selectors),
         }));
         let output: Output = Arc::default();
@@ -251,6 +259,9 @@ impl Rewriter {
         let handlers = ElementContentHandlers::default().element(
             move |el: &mut lol_html::send::Element<'_, '_>| neutralize::code_attributes(&s, el),
         );
+        let s = Arc::clone(&state);
+        let body = ElementContentHandlers::default()
+            .element(move |el: &mut lol_html::send::Element<'_, '_>| neutralize::body(&s, el));
         let s_end = Arc::clone(&state);
         let document_end = DocumentContentHandlers::default().end(
             move |end: &mut lol_html::html_content::DocumentEnd<'_>| {
@@ -264,6 +275,9 @@ impl Rewriter {
                 }
                 if let Some(text) = neutralize::settle_style(&mut st) {
                     end.append(&text, ContentType::Html);
+                }
+                if let Some(banner) = st.banner.take() {
+                    end.append(&banner, ContentType::Html);
                 }
                 Ok(())
             },
@@ -279,6 +293,7 @@ impl Rewriter {
             .append_element_content_handler((Borrowed(&selectors.style), style))
             .append_element_content_handler((Borrowed(&selectors.styled), styled))
             .append_element_content_handler((Borrowed(&selectors.handlers), handlers))
+            .append_element_content_handler((Borrowed(&selectors.body), body))
             .append_document_content_handler(document_end)
             .with_encoding(encoding)
             .with_adjust_charset_on_meta_tag(sniff_meta)
@@ -299,6 +314,14 @@ impl Rewriter {
     /// script, so it runs before any other; a page without scripts does not get it.
     pub fn inject_before_first_script(&self, tag: String) {
         lock(&self.state).guard = Some(tag);
+    }
+
+    /// Puts `html` (the consent banner) at the end of the body, unless the page loads a script
+    /// from one of `tool_hosts` (a consent tool) before then.
+    pub fn inject_banner(&self, html: String, tool_hosts: Vec<String>) {
+        let mut st = lock(&self.state);
+        st.banner = Some(html);
+        st.banner_tools = tool_hosts;
     }
 
     fn take_output(&self) -> Bytes {

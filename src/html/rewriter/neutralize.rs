@@ -43,6 +43,13 @@ pub(super) fn script(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult 
         el.before(&tag, ContentType::Html);
     }
     if let Some(src) = el.get_attribute("src") {
+        {
+            // A page with its own consent tool gets no banner.
+            let mut st = lock(state);
+            if st.banner.is_some() && is_tool_script(&st.banner_tools, &src) {
+                st.banner = None;
+            }
+        }
         let Some(rule) = lock(state).page.blocking_rule(&src).cloned() else {
             return Ok(());
         };
@@ -292,6 +299,29 @@ pub(super) fn style(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
 pub(super) fn settle_style(st: &mut State) -> Option<String> {
     let css = st.style.take()?;
     Some(neutralize_css(st, &css).unwrap_or(css))
+}
+
+fn is_tool_script(tool_hosts: &[String], url: &str) -> bool {
+    crate::html::url::target(url).is_some_and(|t| {
+        crate::rules::host_suffixes(&t.host).any(|h| tool_hosts.iter().any(|x| x == h))
+    })
+}
+
+/// The end of the body is where the consent banner goes.
+pub(super) fn body(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
+    if lock(state).banner.is_none() {
+        return Ok(());
+    }
+    let st = state.clone();
+    if let Some(handlers) = el.end_tag_handlers() {
+        handlers.push(Box::new(move |end: &mut EndTag<'_>| {
+            if let Some(banner) = lock(&st).banner.take() {
+                end.before(&banner, ContentType::Html);
+            }
+            Ok(())
+        }));
+    }
+    Ok(())
 }
 
 pub(super) fn noscript(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
