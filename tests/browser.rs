@@ -493,6 +493,48 @@ fn run_time_injection_is_stopped_by_the_guard_and_first_party_code_keeps_working
     }
 }
 
+/// Scripts that mention vendors as words, name look-alike hosts, build share links or
+/// read data blocks are not trackers: without consent every one of them runs unchanged.
+#[test]
+fn scripts_that_only_look_like_trackers_run_unchanged() {
+    let origin = origin();
+    let proxy = proxy(&origin);
+    for page in ["/false-positives.html", "/clean-with-scripts.html"] {
+        let direct = common::get(origin.addr, page, &[]).text();
+        let through = proxy.get(page, &[]).text();
+        assert!(
+            !through.contains("data-consent-category"),
+            "{page}: nothing is neutralized"
+        );
+        assert_eq!(
+            inline_scripts(&through),
+            inline_scripts(&direct),
+            "{page}: every inline script arrives as the origin sent it"
+        );
+    }
+    let Some(browser) = browser() else { return };
+    let through = format!("http://{}", proxy.addr);
+    let v = visit(
+        &browser,
+        &through,
+        "/false-positives.html",
+        None,
+        "[window.__fp1, window.__fp2, window.__fp3, window.__fp4, window.__fp5, ((window.consentGate||{}).blocked||[]).length]",
+    );
+    assert_eq!(
+        v.probe, "[true,true,true,true,true,0]",
+        "markers set by each script"
+    );
+    let v = visit(
+        &browser,
+        &through,
+        "/clean-with-scripts.html",
+        None,
+        "[!!(window.__clean && window.__clean.done), ((window.consentGate||{}).blocked||[]).length]",
+    );
+    assert_eq!(v.probe, "[true,0]");
+}
+
 #[test]
 fn a_page_without_scripts_or_trackers_arrives_byte_identical() {
     let origin = origin();

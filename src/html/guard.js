@@ -25,6 +25,7 @@
  *   t: {onetrust: {group: category}, cookiebot: {...}, klaro: {...}, cookieconsent: {...},
  *       tcf: [[category, [all purposes], [any purposes]]]}           consent tools' vocabularies
  *   m: {ad_storage: [categories], ...} or null                         Consent Mode v2 mapping
+ *   l: ["createElement", ...], lr: 2048   constructs that fetch, and how near a host they count
  * The visitor's own state comes from the script tag: data-consent-gate-allowed (the categories
  * allowed now) and data-consent-gate-site (the page's registrable domain: hosts of the site
  * itself are blocked only by rules naming a host below it, as on the server).
@@ -104,6 +105,20 @@
 
   /* Host names written in code (a loader snippet), as the proxy reads inline scripts. */
   var HOSTLIKE = /[a-z0-9_-]+(?:\.[a-z0-9_-]+)+(\/[^\s'"`()<>,;\\{}]*)?/gi;
+  /* A host named in code counts only near a construct that fetches (as on the server): a
+     share link or a settings object that names a vendor fetches nothing. A full URL of a
+     script (//host/x.js) counts anywhere: a first-party loader inserts it. */
+  function loadsNear(code, at) {
+    var near = code.slice(Math.max(0, at - cfg.lr), at + cfg.lr);
+    for (var i = 0; i < cfg.l.length; i++) if (near.indexOf(cfg.l[i]) >= 0) return true;
+    return false;
+  }
+  function namesScript(code, at, hostLength) {
+    var before = code.slice(Math.max(0, at - 4), at);
+    var after = code.slice(at + hostLength, at + hostLength + 512);
+    var path = after.split(/['"`?#)\s,;]/)[0].replace(/\\\//g, '/');
+    return /(\/\/|\\\/\\\/)$/.test(before) && path.charAt(0) === '/' && /\.js\\?$/.test(path);
+  }
   function ruleInCode(code) {
     if (!code) return null;
     HOSTLIKE.lastIndex = 0;
@@ -111,6 +126,7 @@
     while ((m = HOSTLIKE.exec(code))) {
       var token = m[0], path = m[1] || '';
       var host = token.slice(0, token.length - path.length).replace(/^\.+|\.+$/g, '');
+      if (!loadsNear(code, m.index) && !namesScript(code, m.index, token.length - path.length)) continue;
       var rule = ruleForHost(host, path || '/');
       if (rule) return rule;
     }

@@ -120,6 +120,7 @@ pub fn build(rules: &Rules, settings: &Settings) -> Guard {
     let config = serde_json::json!({
         "r": r, "a": allow_hosts, "k": k, "ka": keep, "c": decided,
         "e": settings.endpoint, "t": settings.tools, "m": settings.consent_mode,
+        "l": crate::rules::LOADER_TOKENS, "lr": crate::rules::LOADER_REACH,
     });
     // `</` cannot appear in JSON strings here in a way that matters (the script is served as a
     // file), but escape it anyway so the script could be inlined safely.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::url;
 use crate::category::{Category, CategorySet};
-use crate::rules::{RuleInfo, Rules, Verdict};
+use crate::rules::{RuleInfo, Rules, Verdict, loads_near};
 
 /// What kind of element was neutralized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -180,14 +180,18 @@ impl Page {
     }
 
     /// Why executable inline code (a script, an event handler, a `javascript:` URL) must not
-    /// run: a denied signature, or else the first host of a denied resource rule it names (the
-    /// vendors' loader snippets build their script URL from it). Returns the rule and what
-    /// matched (the signature, or the host and path).
+    /// run: a denied signature, or else the first host of a denied resource rule it names near
+    /// a construct that fetches (the vendors' loader snippets build their script URL from it
+    /// and insert it; a share link that only names the host is left alone). Returns the rule
+    /// and what matched (the signature, or the host and path).
     pub fn inline_rule(&self, code: &str) -> Option<(&RuleInfo, String)> {
         if let Some(rule) = self.signature(code) {
             return Some((rule, rule.pattern.to_string()));
         }
         self.rules.host_mentions(code).find_map(|m| {
+            if !loads_near(code, m.at) && !names_script(code, &m) {
+                return None;
+            }
             let path = if m.path.is_empty() { "/" } else { m.path };
             self.blocking_host(&m.host, path)
                 .map(|rule| (rule, format!("{}{}", m.host, m.path)))
@@ -206,4 +210,20 @@ impl Page {
             .filter_map(|candidate| candidate.split_whitespace().next())
             .find_map(|u| self.blocking_rule(u))
     }
+}
+
+/// Whether a host mention is the URL of a script (`//host/path/x.js`, any scheme, slashes
+/// escaped or not): written in a page's configuration for a first-party loader to insert.
+fn names_script(code: &str, m: &crate::rules::Mention<'_>) -> bool {
+    let before = code.get(..m.at).unwrap_or_default();
+    let after = code.get(m.at + m.host.len()..).unwrap_or_default();
+    let end = after
+        .find(|c: char| {
+            matches!(c, '"' | '\'' | '`' | '?' | '#' | ')' | ',' | ';') || c.is_whitespace()
+        })
+        .unwrap_or(after.len());
+    let path = &after[..end];
+    (before.ends_with("//") || before.ends_with("\\/\\/"))
+        && (path.starts_with('/') || path.starts_with("\\/"))
+        && path.ends_with(".js")
 }

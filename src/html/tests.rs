@@ -417,8 +417,8 @@ vendor = "OneTrust"
         ),
         (
             "escaped slashes",
-            "var u=\"https:\\/\\/b.scorecardresearch.com\\/p?c1=2\";",
-            "b.scorecardresearch.com",
+            "var cfg={\"beacon\":\"https:\\/\\/sb.scorecardresearch.com\\/beacon.js\"};",
+            "sb.scorecardresearch.com",
         ),
         (
             "path rule",
@@ -456,6 +456,10 @@ vendor = "OneTrust"
         "loadScript('https://cdn.cookielaw.org/scripttemplates/otSDKStub.js');",
         "fetch('/api/chartbeat');",
         "var s = 'www.example.com/quantserve';",
+        // Named, not fetched: a share link and a page's settings.
+        "share.href = 'https://static.chartbeat.com/share?u=' + encodeURIComponent(location.href);",
+        "window.open('https://sb.scorecardresearch.com/about', '_blank');",
+        "var site = {partners: ['quantserve.com', 'chartbeat.com'], theme: 'dark'};",
     ];
     for code in innocent {
         assert!(page.inline_rule(code).is_none(), "{code}");

@@ -1033,7 +1033,11 @@ impl Rules {
                 } else {
                     ""
                 };
-                (host.contains('.')).then_some(Mention { host, path })
+                (host.contains('.')).then_some(Mention {
+                    host,
+                    path,
+                    at: start,
+                })
             })
     }
 
@@ -1068,6 +1072,70 @@ pub struct Mention<'t> {
     pub host: String,
     /// The path written right after the host (`/js/chartbeat.js`), or empty.
     pub path: &'t str,
+    /// Where the host starts in the text.
+    pub at: usize,
+}
+
+/// How far from a host mention (in bytes, either side) a fetching construct makes it a
+/// loader. Vendor snippets keep the two within a few hundred bytes.
+pub const LOADER_REACH: usize = 2048;
+
+/// Constructs through which script text makes the browser fetch something: creating or
+/// inserting elements, writing markup, setting a `src`, requests and workers, and the usual
+/// site helpers (`loadScript(`, `load(`, `$.getScript(`). Navigation (`.href =`, `window.open(`) is not
+/// among them: a share link names a tracker's host without fetching from it.
+pub const LOADER_TOKENS: &[&str] = &[
+    "createElement",
+    ".src",
+    "'src'",
+    "\"src\"",
+    "src=",
+    "srcset",
+    "write(",
+    "writeln(",
+    "innerHTML",
+    "outerHTML",
+    "insertAdjacentHTML",
+    "appendChild",
+    "insertBefore",
+    "append(",
+    "prepend(",
+    "replaceWith(",
+    "after(",
+    "before(",
+    "setAttribute",
+    "fetch(",
+    "XMLHttpRequest",
+    "sendBeacon",
+    "Image(",
+    "import(",
+    "importScripts",
+    "Script(",
+    "ajax(",
+    "load(",
+    "Worker(",
+    "EventSource",
+    "WebSocket",
+    "url(",
+    "iframe",
+];
+
+/// Whether a fetching construct appears within [`LOADER_REACH`] of position `at` in `text`.
+pub fn loads_near(text: &str, at: usize) -> bool {
+    static LOADERS: std::sync::LazyLock<Option<AhoCorasick>> =
+        std::sync::LazyLock::new(|| AhoCorasick::new(LOADER_TOKENS).ok());
+    let mut from = at.saturating_sub(LOADER_REACH);
+    let mut to = at.saturating_add(LOADER_REACH).min(text.len());
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    while !text.is_char_boundary(to) {
+        to += 1;
+    }
+    text.get(from..to).is_some_and(|window| match &*LOADERS {
+        Some(ac) => ac.is_match(window),
+        None => LOADER_TOKENS.iter().any(|t| window.contains(t)),
+    })
 }
 
 /// `a.b.example.com`, `b.example.com`, `example.com`, `com`.
