@@ -1,7 +1,7 @@
 //! State shared by every request: the configuration, the current rules snapshot, metrics and the
 //! parsed HTML selectors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::html::Selectors;
 use crate::html::guard::{self, Guard, GuardCache};
 use crate::metrics::Metrics;
-use crate::rules::{Rules, RulesError};
+use crate::rules::{Overlay, Rules, RulesError};
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -94,9 +94,10 @@ impl Engine {
     }
 
     fn build(config: Config, source: RuleSource) -> Result<Self, StartError> {
-        let set = compile_all(&config, &source)?;
+        let files = Snapshot::read(&config, &source);
+        let set = compile_all(&config, &source, &files)?;
         let config_ref = config.clone();
-        let fingerprint = fingerprint(&config, &source);
+        let fingerprint = files.fingerprint();
         let engine = Engine {
             config,
             source,
@@ -128,6 +129,9 @@ impl Engine {
                 .with_label_values(&[source.label()]);
         }
         m.consent_source.with_label_values(&["none"]);
+        for reason in ["header_timeout", "idle_timeout", "connection_limit"] {
+            m.downstream_closed.with_label_values(&[reason]);
+        }
         for result in ["success", "error"] {
             m.rule_reloads.with_label_values(&[result]);
         }
@@ -228,11 +232,12 @@ impl Engine {
             .reload_lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = fingerprint(&self.config, &self.source);
+        let files = Snapshot::read(&self.config, &self.source);
+        let now = files.fingerprint();
         if trigger == Trigger::Watch && now == *loaded {
             return Ok(None);
         }
-        match compile_all(&self.config, &self.source) {
+        match compile_all(&self.config, &self.source, &files) {
             Ok(set) => {
                 self.rules.store(Arc::new(set));
                 self.guards.clear();
@@ -342,37 +347,87 @@ fn all_files(config: &Config) -> Vec<PathBuf> {
     files
 }
 
-/// A hash of the rule files' contents (missing files hash as such).
-fn fingerprint(config: &Config, source: &RuleSource) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    if let RuleSource::Files = source {
-        for f in all_files(config) {
-            f.hash(&mut h);
-            std::fs::read(&f).ok().hash(&mut h);
-        }
-    }
-    h.finish()
+/// The rule files' contents, each file read once per load: the fingerprint a reload
+/// remembers is always that of the bytes it compiled, so a file rewritten between two reads
+/// can never leave rules in force that no file holds.
+struct Snapshot {
+    files: Vec<(PathBuf, std::io::Result<String>)>,
 }
 
-fn compile_all(config: &Config, source: &RuleSource) -> Result<RuleSet, RulesError> {
+impl Snapshot {
+    fn read(config: &Config, source: &RuleSource) -> Self {
+        let mut files: Vec<(PathBuf, std::io::Result<String>)> = Vec::new();
+        if let RuleSource::Files = source {
+            for f in all_files(config) {
+                if !files.iter().any(|(p, _)| *p == f) {
+                    let text = std::fs::read_to_string(&f);
+                    files.push((f, text));
+                }
+            }
+        }
+        Snapshot { files }
+    }
+
+    /// A hash of the contents (a file that could not be read hashes as its error kind).
+    fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (path, text) in &self.files {
+            path.hash(&mut h);
+            match text {
+                Ok(t) => t.hash(&mut h),
+                Err(e) => format!("{:?}", e.kind()).hash(&mut h),
+            }
+        }
+        h.finish()
+    }
+
+    /// The texts of `paths`, in order, as read.
+    fn sources<'a>(
+        &'a self,
+        paths: impl Iterator<Item = &'a PathBuf>,
+    ) -> Result<Vec<(&'a Path, &'a str)>, RulesError> {
+        paths
+            .map(|path| {
+                let read = self.files.iter().find(|(p, _)| p == path).map(|(_, t)| t);
+                match read {
+                    Some(Ok(text)) => Ok((path.as_path(), text.as_str())),
+                    Some(Err(e)) => Err(RulesError::Io {
+                        path: path.clone(),
+                        source: std::io::Error::new(e.kind(), e.to_string()),
+                    }),
+                    None => Err(RulesError::Io {
+                        path: path.clone(),
+                        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                    }),
+                }
+            })
+            .collect()
+    }
+}
+
+fn compile_all(
+    config: &Config,
+    source: &RuleSource,
+    files: &Snapshot,
+) -> Result<RuleSet, RulesError> {
     let categories = &config.policy.categories;
-    let (shared, texts): (Rules, Option<&[(&str, &str)]>) = match source {
-        RuleSource::Files => (Rules::load(&config.rule_files, categories)?, None),
-        RuleSource::Embedded(t) => (Rules::compile(t, categories)?, Some(t)),
+    let none = Overlay::default();
+    let compile = |overlay: &Overlay| match source {
+        RuleSource::Files => Rules::compile_with(
+            &files.sources(config.rule_files.iter().chain(&overlay.files))?,
+            overlay,
+            categories,
+        ),
+        RuleSource::Embedded(t) => Rules::compile_with(t, overlay, categories),
     };
+    let shared = compile(&none)?;
     let mut sites = Vec::with_capacity(config.sites.len());
     for site in &config.sites {
-        let own = match (&site.overlay, texts) {
-            (None, _) => None,
-            (Some(o), None) => Some(Arc::new(Rules::load_with(
-                &config.rule_files,
-                o,
-                categories,
-            )?)),
-            (Some(o), Some(t)) => Some(Arc::new(Rules::compile_with(t, o, categories)?)),
-        };
-        sites.push(own);
+        sites.push(match &site.overlay {
+            None => None,
+            Some(o) => Some(Arc::new(compile(o)?)),
+        });
     }
     Ok(RuleSet {
         shared: Arc::new(shared),

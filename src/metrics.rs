@@ -57,6 +57,11 @@ pub struct Metrics {
     pub consent_decisions: IntCounterVec,
     /// Consent writes refused as not coming from the site itself, by site and reason.
     pub consent_writes_refused: IntCounterVec,
+    /// Client connections (HTTP/1) or streams (HTTP/2) open now.
+    pub downstream_connections: IntGauge,
+    /// Client connections closed by a downstream limit, by reason (header_timeout,
+    /// idle_timeout, connection_limit).
+    pub downstream_closed: IntCounterVec,
 }
 
 fn counter(
@@ -115,6 +120,11 @@ impl Metrics {
             "Requests for a host no site serves (answered 404)",
         )?;
         r.register(Box::new(unknown_host.clone()))?;
+        let downstream_connections = IntGauge::new(
+            "consent_gate_downstream_connections",
+            "Client connections (HTTP/1) or streams (HTTP/2) open now",
+        )?;
+        r.register(Box::new(downstream_connections.clone()))?;
         Ok(Metrics {
             requests: counter(
                 &r,
@@ -217,6 +227,13 @@ impl Metrics {
                 "consent_gate_consent_writes_refused_total",
                 "Consent writes refused because another site started them",
                 &["site", "reason"],
+            )?,
+            downstream_connections,
+            downstream_closed: counter(
+                &r,
+                "consent_gate_downstream_closed_total",
+                "Client connections closed by a limit: header_timeout, idle_timeout, connection_limit",
+                &["reason"],
             )?,
             registry: r,
         })

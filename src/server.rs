@@ -1,17 +1,18 @@
 //! Assembles the Pingora server: the proxy service on the configured listeners and the admin
-//! service on its own.
+//! listener beside it (it outlives the proxy listeners during a graceful shutdown).
 
 use std::sync::Arc;
 
+use crate::admin::listener::AdminListener;
+use crate::admin::{self, Admin};
+use crate::engine::Engine;
+use crate::proxy::ConsentGate;
+use crate::proxy::downstream::Downstream;
+use crate::readiness::Readiness;
+use crate::reload::Reloader;
 use pingora::server::Server;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::services::listening::Service;
-
-use crate::admin::Admin;
-use crate::engine::Engine;
-use crate::proxy::ConsentGate;
-use crate::readiness::Readiness;
-use crate::reload::Reloader;
 
 /// Options from the command line that Pingora handles.
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,6 +31,14 @@ pub enum BuildError {
         listen: std::net::SocketAddr,
         /// What failed.
         message: String,
+    },
+    /// The admin listener could not be bound.
+    #[error("admin listener {listen}: {source}")]
+    Admin {
+        /// The address.
+        listen: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
     },
 }
 
@@ -52,10 +61,16 @@ pub fn build(engine: Arc<Engine>, opts: RunOptions) -> Result<Server, BuildError
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        ConsentGate::new(Arc::clone(&engine)),
-        "consent-gate proxy",
+    let mut proxy = Service::new(
+        "consent-gate proxy".to_owned(),
+        Downstream::new(
+            pingora::proxy::http_proxy(
+                &server.configuration,
+                ConsentGate::new(Arc::clone(&engine)),
+            ),
+            &engine.config.server,
+            engine.metrics.clone(),
+        ),
     );
     for addr in &engine.config.server.listen {
         proxy.add_tcp(&addr.to_string());
@@ -73,13 +88,18 @@ pub fn build(engine: Arc<Engine>, opts: RunOptions) -> Result<Server, BuildError
         }
         proxy.add_tls_with_settings(&t.listen.to_string(), None, settings);
     }
-    let mut admin = Service::new(
-        "consent-gate admin".to_owned(),
-        Admin::new(Arc::clone(&engine)),
-    );
-    admin.add_tcp(&engine.config.admin_listen.to_string());
+    let listen = engine.config.admin_listen;
+    // A process taking over (`--upgrade`) binds the admin address once the old one exits.
+    let admin = match admin::listener::bind(listen) {
+        Ok(l) => Some(l),
+        Err(e) if opts.upgrade && e.kind() == std::io::ErrorKind::AddrInUse => None,
+        Err(source) => return Err(BuildError::Admin { listen, source }),
+    };
     server.add_service(proxy);
-    server.add_service(admin);
+    server.add_service(pingora::services::background::background_service(
+        "admin listener",
+        AdminListener::new(Admin::new(Arc::clone(&engine)), listen, admin),
+    ));
     server.add_service(pingora::services::background::background_service(
         "rule reloader",
         Reloader::new(Arc::clone(&engine)),

@@ -422,10 +422,26 @@ fn sigterm_lets_in_flight_requests_finish() {
             .any(|r| r.path == "/slow")
             .then_some(())
     });
+    assert_eq!(get(p.admin, "/readyz", &[]).status, 200);
     p.signal("TERM");
+    // From the signal until the process exits, probes get 503 (never a refused connection),
+    // so a load balancer drains the proxy while in-flight requests finish.
+    eventually("readiness turns 503 at SIGTERM", || {
+        (get(p.admin, "/readyz", &[]).status == 503).then_some(())
+    });
     let r = slow.join().unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "slow done");
+    assert_eq!(
+        get(p.admin, "/readyz", &[]).status,
+        503,
+        "still answering, not ready, in the grace period"
+    );
+    assert!(
+        get(p.admin, "/metrics", &[])
+            .text()
+            .contains("consent_gate_requests_total")
+    );
     let mut p = p;
     eventually("the proxy exits after SIGTERM", || {
         (!p.is_running()).then_some(())
@@ -499,11 +515,10 @@ fn upgrade_hands_listeners_over_without_a_failed_request() {
         "{} of {total} requests failed during the upgrade",
         failed.load(Ordering::Relaxed)
     );
-    assert_eq!(
-        get(old.admin, "/readyz", &[]).status,
-        200,
-        "the new process took the admin listener too"
-    );
+    eventually("the new process took the admin listener too", || {
+        (std::panic::catch_unwind(|| get(old.admin, "/readyz", &[]).status).ok() == Some(200))
+            .then_some(())
+    });
     let _ = new.kill();
     let _ = new.wait();
 }

@@ -232,3 +232,43 @@ fn sites_can_add_allow_and_disable_rules() {
             .is_some()
     );
 }
+
+/// A file rewritten while reloads run: whatever interleaving of writes, watcher events and
+/// `POST /reload`, once the writes stop the proxy runs exactly the rules the file holds.
+#[test]
+fn reloads_racing_writes_converge_on_what_the_file_holds() {
+    let origin = origin();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.toml");
+    std::fs::write(&path, rules(None)).unwrap();
+    let config = config_text(dir.path(), origin.addr, &["rules.toml"], "", SITE);
+    let p = Proxy::start_raw(dir, &config);
+    let with = rules(Some("new_tracker"));
+    let without = rules(None);
+    for round in 0..12 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let admin = p.admin;
+        let reloader = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    request(admin, "POST", "/reload", &[]);
+                }
+            })
+        };
+        // In-place writes (truncate, then write) as editors and config tools do, a few ms
+        // apart, so reads land between and inside writes.
+        for i in 0..60 {
+            std::fs::write(&path, if i % 2 == 0 { &with } else { &without }).unwrap();
+            thread::sleep(Duration::from_millis(2));
+        }
+        stop.store(true, Ordering::Relaxed);
+        reloader.join().unwrap();
+        let last_strips = round % 2 == 0;
+        std::fs::write(&path, if last_strips { &with } else { &without }).unwrap();
+        eventually(
+            &format!("round {round}: the rules the file holds are in force"),
+            || (strips_new_tracker(&p) == last_strips).then_some(()),
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! The admin listener (loopback by default): `/metrics`, `/healthz`, `/readyz`, `GET /rules`,
 //! `POST /reload`.
 
+pub mod listener;
+
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 

@@ -95,6 +95,13 @@ pub struct ServerSettings {
     pub upstream_ca_file: Option<PathBuf>,
     /// HTTPS listeners.
     pub tls: Vec<TlsListener>,
+    /// Time a client has to send a request's headers (from the connection's start, or from
+    /// the end of the idle wait on a kept-alive connection).
+    pub header_timeout: std::time::Duration,
+    /// Time a kept-alive client connection may sit idle between requests.
+    pub idle_timeout_seconds: u64,
+    /// Most open client connections (HTTP/1) or streams (HTTP/2); more are closed at once.
+    pub max_connections: usize,
 }
 
 /// An HTTPS listener.
@@ -303,6 +310,20 @@ impl Checker<'_> {
             Some(f) => Some(self.existing_file(f)?),
             None => None,
         };
+        for (key, value) in [
+            ("header_timeout_seconds", &s.header_timeout_seconds),
+            ("idle_timeout_seconds", &s.idle_timeout_seconds),
+        ] {
+            if *value.get_ref() == 0 {
+                return self.err(value.span(), format!("[server] {key} must be at least 1"));
+            }
+        }
+        if *s.max_connections.get_ref() == 0 {
+            return self.err(
+                s.max_connections.span(),
+                "[server] max_connections must be at least 1",
+            );
+        }
         Ok(ServerSettings {
             listen,
             threads: *s.threads.get_ref(),
@@ -312,6 +333,9 @@ impl Checker<'_> {
             upgrade_sock: s.upgrade_sock,
             upstream_ca_file,
             tls: listeners,
+            header_timeout: std::time::Duration::from_secs(*s.header_timeout_seconds.get_ref()),
+            idle_timeout_seconds: *s.idle_timeout_seconds.get_ref(),
+            max_connections: *s.max_connections.get_ref(),
         })
     }
 

@@ -131,6 +131,12 @@ pub struct Server {
     pub upgrade_sock: String,
     #[serde(default)]
     pub upstream_ca_file: Option<Spanned<String>>,
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_seconds: Spanned<u64>,
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: Spanned<u64>,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: Spanned<usize>,
 }
 
 impl Default for Server {
@@ -143,10 +149,22 @@ impl Default for Server {
             pid_file: default_pid_file(),
             upgrade_sock: default_upgrade_sock(),
             upstream_ca_file: None,
+            header_timeout_seconds: default_header_timeout(),
+            idle_timeout_seconds: default_idle_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
 
+fn default_header_timeout() -> Spanned<u64> {
+    Spanned::new(0..0, 15)
+}
+fn default_idle_timeout() -> Spanned<u64> {
+    Spanned::new(0..0, 60)
+}
+fn default_max_connections() -> Spanned<usize> {
+    Spanned::new(0..0, 10_000)
+}
 fn default_listen() -> Spanned<Vec<Spanned<String>>> {
     Spanned::new(0..0, vec![Spanned::new(0..0, "0.0.0.0:8080".to_owned())])
 }

@@ -10,6 +10,7 @@
 //! * `response_body_filter`: stream the body through the rewriting pipeline.
 //! * `logging`: access log and the remaining metrics.
 
+pub mod downstream;
 mod record;
 mod respond;
 
@@ -80,6 +81,8 @@ pub struct RequestState {
     started: Option<Instant>,
     upstream_sent: Option<Instant>,
     upstream_time: Option<Duration>,
+    /// The client connection's place under `[server] max_connections`.
+    slot: Option<downstream::SharedSlot>,
 }
 
 impl RequestState {
@@ -434,6 +437,35 @@ impl ProxyHttp for ConsentGate {
 
     fn new_ctx(&self) -> RequestState {
         RequestState::default()
+    }
+
+    fn on_connection_reuse(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestState,
+        previous: Box<dyn std::any::Any + Send + Sync>,
+    ) {
+        ctx.slot = downstream::slot_from(previous);
+    }
+
+    fn persist_connection_context(
+        &self,
+        _session: &Session,
+        ctx: &RequestState,
+    ) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        ctx.slot
+            .as_ref()
+            .map(|s| Box::new(Arc::clone(s)) as Box<dyn std::any::Any + Send + Sync>)
+    }
+
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestState,
+    ) -> Result<()> {
+        downstream::headers_received();
+        session.set_keepalive(Some(self.engine.config.server.idle_timeout_seconds));
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestState) -> Result<bool> {
