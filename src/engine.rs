@@ -13,6 +13,7 @@ use crate::html::Selectors;
 use crate::html::guard::{self, Guard, GuardCache};
 use crate::metrics::Metrics;
 use crate::rules::{Overlay, Rules, RulesError};
+use crate::upstreams::Upstreams;
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum StartError {
     /// The HTML selectors did not parse.
     #[error("HTML selectors: {0}")]
     Selectors(#[from] lol_html::errors::SelectorError),
+    /// An upstream pool could not be set up.
+    #[error("upstreams: {0}")]
+    Upstreams(#[from] std::io::Error),
 }
 
 /// Where the rules come from.
@@ -66,6 +70,8 @@ pub struct Engine {
     pub guards: GuardCache,
     /// What the client guard needs besides the rules.
     guard_settings: guard::Settings,
+    /// Each site's upstream pool.
+    pub upstreams: Upstreams,
 }
 
 /// How a reload was asked for.
@@ -98,13 +104,16 @@ impl Engine {
         let set = compile_all(&config, &source, &files)?;
         let config_ref = config.clone();
         let fingerprint = files.fingerprint();
+        let metrics = Metrics::new()?;
+        let upstreams = Upstreams::new(&config.sites, &metrics)?;
         let engine = Engine {
             config,
             source,
             rules: ArcSwap::from_pointee(set),
             generation: AtomicU64::new(1),
             reload_lock: Mutex::new(fingerprint),
-            metrics: Metrics::new()?,
+            metrics,
+            upstreams,
             selectors: Arc::new(Selectors::new()?),
             ready: AtomicBool::new(false),
             guards: GuardCache::default(),
@@ -172,6 +181,7 @@ impl Engine {
             }
             m.html_bytes.with_label_values(&[s]);
             m.upstream_errors.with_label_values(&[s]);
+            m.upstream_ejections.with_label_values(&[s]);
             m.limit_exceeded
                 .with_label_values(&[s, "max_set_cookie_headers"]);
             m.unknown_cookies.with_label_values(&[s]);

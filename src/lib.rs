@@ -56,4 +56,5 @@ pub mod readiness;
 pub mod reload;
 pub mod rules;
 pub mod server;
+pub mod upstreams;
 pub mod wire;

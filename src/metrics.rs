@@ -62,6 +62,10 @@ pub struct Metrics {
     /// Client connections closed by a downstream limit, by reason (header_timeout,
     /// idle_timeout, connection_limit).
     pub downstream_closed: IntCounterVec,
+    /// 1 while an upstream passes its health checks, by site and address.
+    pub upstream_healthy: IntGaugeVec,
+    /// Upstreams skipped for a check interval after a failed connect, by site.
+    pub upstream_ejections: IntCounterVec,
 }
 
 fn counter(
@@ -125,6 +129,14 @@ impl Metrics {
             "Client connections (HTTP/1) or streams (HTTP/2) open now",
         )?;
         r.register(Box::new(downstream_connections.clone()))?;
+        let upstream_healthy = IntGaugeVec::new(
+            Opts::new(
+                "consent_gate_upstream_healthy",
+                "1 while an upstream passes its health checks, 0 while it is ejected",
+            ),
+            &["site", "upstream"],
+        )?;
+        r.register(Box::new(upstream_healthy.clone()))?;
         Ok(Metrics {
             requests: counter(
                 &r,
@@ -234,6 +246,13 @@ impl Metrics {
                 "consent_gate_downstream_closed_total",
                 "Client connections closed by a limit: header_timeout, idle_timeout, connection_limit",
                 &["reason"],
+            )?,
+            upstream_healthy,
+            upstream_ejections: counter(
+                &r,
+                "consent_gate_upstream_ejections_total",
+                "Upstreams skipped for one check interval after a failed connect",
+                &["site"],
             )?,
             registry: r,
         })

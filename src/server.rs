@@ -104,6 +104,12 @@ pub fn build(engine: Arc<Engine>, opts: RunOptions) -> Result<Server, BuildError
         "rule reloader",
         Reloader::new(Arc::clone(&engine)),
     ));
+    for pool in engine.upstreams.pools() {
+        server.add_service(pingora::services::background::background_service(
+            "upstream pool",
+            crate::upstreams::PoolService::new(pool),
+        ));
+    }
     server.add_service(pingora::services::background::background_service(
         "readiness",
         Readiness::new(Arc::clone(&engine)),

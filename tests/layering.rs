@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["cookies"],
     &["html"],
     &["config"],
+    &["upstreams"],
     &["engine"],
     &["plan"],
     &["explain", "proxy", "admin", "readiness", "reload"],

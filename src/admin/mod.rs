@@ -1,5 +1,5 @@
 //! The admin listener (loopback by default): `/metrics`, `/healthz`, `/readyz`, `GET /rules`,
-//! `POST /reload`.
+//! `GET /upstreams`, `POST /reload`.
 
 pub mod listener;
 
@@ -47,6 +47,9 @@ impl Admin {
                 b"not ready\n".to_vec(),
             ),
             (&Method::GET, "/rules") => (StatusCode::OK, JSON, self.rules_json().into_bytes()),
+            (&Method::GET, "/upstreams") => {
+                (StatusCode::OK, JSON, self.upstreams_json().into_bytes())
+            }
             (&Method::POST, "/reload") => match self.engine.reload(Trigger::Admin) {
                 Ok(generation) => (
                     StatusCode::OK,
@@ -67,13 +70,33 @@ impl Admin {
                     .into_bytes(),
                 ),
             },
-            (_, "/metrics" | "/healthz" | "/readyz" | "/rules" | "/reload") => (
+            (_, "/metrics" | "/healthz" | "/readyz" | "/rules" | "/reload" | "/upstreams") => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 TEXT,
                 b"method not allowed\n".to_vec(),
             ),
             _ => (StatusCode::NOT_FOUND, TEXT, b"not found\n".to_vec()),
         }
+    }
+
+    /// Every site's upstreams with their health: `{"sites": [{"site", "upstreams": [{"addr",
+    /// "healthy", "ejected"}]}]}`.
+    fn upstreams_json(&self) -> String {
+        let sites: Vec<serde_json::Value> = self
+            .engine
+            .config
+            .sites
+            .iter()
+            .zip(self.engine.upstreams.pools())
+            .map(|(site, pool)| {
+                serde_json::json!({
+                    "site": site.name,
+                    "configured": site.upstreams,
+                    "upstreams": pool.states(),
+                })
+            })
+            .collect();
+        serde_json::json!({ "sites": sites }).to_string()
     }
 
     fn rules_json(&self) -> String {

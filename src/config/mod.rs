@@ -46,8 +46,11 @@ pub struct Site {
     pub name: String,
     /// Lower-case host names routed to this site.
     pub hosts: Vec<String>,
-    /// Upstream addresses, resolved at start-up.
-    pub upstreams: Vec<SocketAddr>,
+    /// Upstreams as configured (`host:port`); each must resolve at start, and host names are
+    /// resolved again every `pool.resolve_interval`.
+    pub upstreams: Vec<String>,
+    /// Health checks, ejection and re-resolution of the upstreams.
+    pub pool: Pool,
     /// TLS to the upstream.
     pub tls: bool,
     /// SNI and certificate name for TLS upstreams.
@@ -74,6 +77,32 @@ pub struct Site {
     pub write_timeout: Duration,
     /// Site-specific rule changes, if any.
     pub overlay: Option<crate::rules::Overlay>,
+}
+
+/// How a site's upstreams are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthCheck {
+    /// No active check: an upstream is only ejected after failed connects.
+    None,
+    /// A TCP connect (and TLS handshake for TLS upstreams).
+    Tcp,
+    /// `GET` of a path, healthy on status 200.
+    Http(String),
+}
+
+/// A site's upstream pool settings.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    /// The active check.
+    pub health_check: HealthCheck,
+    /// Time between checks; also how long a failed connect ejects an upstream.
+    pub interval: Duration,
+    /// Consecutive successful checks before an unhealthy upstream serves again.
+    pub healthy_after: usize,
+    /// Consecutive failed checks before a healthy upstream is ejected.
+    pub unhealthy_after: usize,
+    /// Time between resolutions of the upstreams' host names.
+    pub resolve_interval: Duration,
 }
 
 /// Process-level settings handed to Pingora.
@@ -602,8 +631,10 @@ impl Checker<'_> {
         }
         let mut upstreams = Vec::new();
         for u in &s.upstreams {
-            upstreams.push(self.addr(u)?);
+            self.addr(u)?;
+            upstreams.push(u.get_ref().clone());
         }
+        let pool = self.pool(s)?;
         let unknown_cookies = match s.unknown_cookies.get_ref().as_str() {
             "allow" => UnknownCookies::Allow,
             _ => UnknownCookies::As(self.category(categories, &s.unknown_cookies)?),
@@ -627,6 +658,7 @@ impl Checker<'_> {
             name,
             hosts,
             upstreams,
+            pool,
             tls: s.tls,
             sni,
             verify_upstream_cert: s.verify_upstream_cert,
@@ -643,6 +675,65 @@ impl Checker<'_> {
             read_timeout: Duration::from_millis(s.read_timeout_ms),
             write_timeout: Duration::from_millis(s.write_timeout_ms),
             overlay: (overlay != crate::rules::Overlay::default()).then_some(overlay),
+        })
+    }
+}
+
+impl Checker<'_> {
+    /// A site's health-check, ejection and resolution settings.
+    fn pool(&self, s: &raw::Site) -> Result<Pool, ConfigError> {
+        let health_check = match s.health_check.get_ref().as_str() {
+            "none" => HealthCheck::None,
+            "tcp" => HealthCheck::Tcp,
+            "http" => {
+                let path = s.health_check_path.get_ref();
+                if !path.starts_with('/')
+                    || http::uri::PathAndQuery::try_from(path.as_str()).is_err()
+                {
+                    return self.err(
+                        s.health_check_path.span(),
+                        format!("health_check_path {path:?} must be a path starting with /"),
+                    );
+                }
+                HealthCheck::Http(path.clone())
+            }
+            other => {
+                return self.err(
+                    s.health_check.span(),
+                    format!("health_check {other:?} is not one of \"tcp\", \"http\", \"none\""),
+                );
+            }
+        };
+        for (key, value, span) in [
+            (
+                "health_check_interval_ms",
+                *s.health_check_interval_ms.get_ref(),
+                s.health_check_interval_ms.span(),
+            ),
+            (
+                "resolve_interval_seconds",
+                *s.resolve_interval_seconds.get_ref(),
+                s.resolve_interval_seconds.span(),
+            ),
+        ] {
+            if value == 0 {
+                return self.err(span, format!("{key} must be at least 1"));
+            }
+        }
+        for (key, value) in [
+            ("healthy_after", &s.healthy_after),
+            ("unhealthy_after", &s.unhealthy_after),
+        ] {
+            if *value.get_ref() == 0 {
+                return self.err(value.span(), format!("{key} must be at least 1"));
+            }
+        }
+        Ok(Pool {
+            health_check,
+            interval: Duration::from_millis(*s.health_check_interval_ms.get_ref()),
+            healthy_after: *s.healthy_after.get_ref(),
+            unhealthy_after: *s.unhealthy_after.get_ref(),
+            resolve_interval: Duration::from_secs(*s.resolve_interval_seconds.get_ref()),
         })
     }
 }

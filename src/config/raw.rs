@@ -548,6 +548,18 @@ pub struct Site {
     pub read_timeout_ms: u64,
     #[serde(default = "default_io_timeout")]
     pub write_timeout_ms: u64,
+    #[serde(default = "default_health_check")]
+    pub health_check: Spanned<String>,
+    #[serde(default = "default_health_check_path")]
+    pub health_check_path: Spanned<String>,
+    #[serde(default = "default_health_check_interval")]
+    pub health_check_interval_ms: Spanned<u64>,
+    #[serde(default = "one")]
+    pub healthy_after: Spanned<usize>,
+    #[serde(default = "two")]
+    pub unhealthy_after: Spanned<usize>,
+    #[serde(default = "default_resolve_interval")]
+    pub resolve_interval_seconds: Spanned<u64>,
     #[serde(default)]
     pub rules: Vec<Spanned<String>>,
     #[serde(default)]
@@ -560,6 +572,24 @@ pub struct Site {
 
 fn yes() -> bool {
     true
+}
+fn one() -> Spanned<usize> {
+    Spanned::new(0..0, 1)
+}
+fn two() -> Spanned<usize> {
+    Spanned::new(0..0, 2)
+}
+fn default_health_check() -> Spanned<String> {
+    Spanned::new(0..0, "tcp".to_owned())
+}
+fn default_health_check_path() -> Spanned<String> {
+    Spanned::new(0..0, "/".to_owned())
+}
+fn default_health_check_interval() -> Spanned<u64> {
+    Spanned::new(0..0, 2_000)
+}
+fn default_resolve_interval() -> Spanned<u64> {
+    Spanned::new(0..0, 30)
 }
 fn default_unknown() -> Spanned<String> {
     Spanned::new(0..0, "allow".to_owned())

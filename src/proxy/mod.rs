@@ -15,7 +15,6 @@ mod record;
 mod respond;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -40,22 +39,12 @@ use respond::{consent_endpoint, respond, respond_with};
 #[derive(Debug)]
 pub struct ConsentGate {
     engine: Arc<Engine>,
-    round_robin: Vec<AtomicUsize>,
 }
 
 impl ConsentGate {
     /// A proxy over a shared engine.
     pub fn new(engine: Arc<Engine>) -> Self {
-        let round_robin = engine
-            .config
-            .sites
-            .iter()
-            .map(|_| AtomicUsize::new(0))
-            .collect();
-        ConsentGate {
-            engine,
-            round_robin,
-        }
+        ConsentGate { engine }
     }
 }
 
@@ -83,6 +72,8 @@ pub struct RequestState {
     upstream_time: Option<Duration>,
     /// The client connection's place under `[server] max_connections`.
     slot: Option<downstream::SharedSlot>,
+    /// Upstreams this request tried to connect to, in order.
+    tried: Vec<std::net::SocketAddr>,
 }
 
 impl RequestState {
@@ -522,17 +513,19 @@ impl ProxyHttp for ConsentGate {
         let (Some(site), Some(index)) = (self.site(ctx), ctx.plan.as_ref().map(|p| p.site)) else {
             return Err(Error::explain(ErrorType::InternalError, "no site selected"));
         };
-        let turn = self
-            .round_robin
-            .get(index)
-            .map_or(0, |c| c.fetch_add(1, Ordering::Relaxed));
-        let Some(addr) = site.upstreams.get(turn % site.upstreams.len().max(1)) else {
-            return Err(Error::explain(
-                ErrorType::InternalError,
-                "site has no upstream",
-            ));
+        let Some(addr) = self
+            .engine
+            .upstreams
+            .pool(index)
+            .and_then(|pool| pool.select(&ctx.tried))
+        else {
+            // Every upstream is unhealthy, ejected or already tried: answer at once.
+            let mut e = Error::explain(ErrorType::HTTPStatus(502), "no healthy upstream");
+            e.esource = ErrorSource::Upstream;
+            return Err(e);
         };
-        let mut peer = HttpPeer::new(*addr, site.tls, site.sni.clone());
+        ctx.tried.push(addr);
+        let mut peer = HttpPeer::new(addr, site.tls, site.sni.clone());
         peer.options.connection_timeout = Some(site.connect_timeout);
         peer.options.read_timeout = Some(site.read_timeout);
         peer.options.write_timeout = Some(site.write_timeout);
@@ -661,6 +654,68 @@ impl ProxyHttp for ConsentGate {
                 Err(pipeline_failure("HTML rewrite failed, response aborted", e))
             }
         }
+    }
+
+    /// Errors answered as Pingora does, except that an upstream that does not answer in time
+    /// gets 504 Gateway Timeout (as nginx and the HTTP semantics have it) rather than 502.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        _ctx: &mut RequestState,
+    ) -> pingora::proxy::FailToProxy {
+        let code = match (e.etype(), e.esource()) {
+            (ErrorType::HTTPStatus(code), _) => *code,
+            (
+                ErrorType::ReadTimedout | ErrorType::WriteTimedout | ErrorType::ConnectTimedout,
+                ErrorSource::Upstream,
+            ) => 504,
+            (_, ErrorSource::Upstream) => 502,
+            (
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed,
+                ErrorSource::Downstream,
+            ) => 0,
+            (_, ErrorSource::Downstream) => 400,
+            (_, ErrorSource::Internal | ErrorSource::Unset) => 500,
+        };
+        if code > 0 {
+            // The client may be gone already; nothing more to do then.
+            let _ = session.respond_error(code).await;
+        }
+        pingora::proxy::FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    /// A failed connect ejects the upstream for one check interval; an idempotent request is
+    /// retried on another upstream (nothing was sent upstream yet).
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestState,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let pool = ctx
+            .plan
+            .as_ref()
+            .and_then(|p| self.engine.upstreams.pool(p.site));
+        if let (Some(pool), Some(addr)) = (pool, ctx.tried.last()) {
+            pool.eject(*addr);
+            let idempotent = matches!(
+                session.req_header().method,
+                http::Method::GET
+                    | http::Method::HEAD
+                    | http::Method::OPTIONS
+                    | http::Method::PUT
+                    | http::Method::DELETE
+            );
+            if idempotent && pool.select(&ctx.tried).is_some() {
+                e.set_retry(true);
+            }
+        }
+        e
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestState) {
