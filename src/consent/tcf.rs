@@ -286,9 +286,11 @@ pub fn encode(tc: &TcString) -> String {
             bits.push(u32::try_from(i).is_ok_and(|i| set.contains(&i)));
         }
     };
+    // Letters decode as 'A' + a 6-bit value, so values past 25 come back as characters after
+    // 'Z' (some outside ASCII): read them back by character, not by byte.
     let letters = |s: &str| -> u64 {
-        s.bytes().take(2).fold(0, |acc, b| {
-            acc << 6 | u64::from(b.saturating_sub(b'A') & 63)
+        s.chars().take(2).fold(0, |acc, c| {
+            acc << 6 | u64::from(u32::from(c).saturating_sub(u32::from('A')) & 63)
         })
     };
     int(&mut bits, u64::from(tc.version), 6);
@@ -370,6 +372,20 @@ mod tests {
             parse(s, &default_requirements()).0,
             Outcome::Failed
         ));
+    }
+
+    #[test]
+    fn language_letters_past_z_round_trip() {
+        // Found by the tc_string fuzz target: a 6-bit letter value past 25 decodes to a
+        // character after 'Z'; encoding it again must give the same bits.
+        let s = "COv__-wOv__-w-wOv__-wC2AAAENAPgCAAAAAAAAAAAA";
+        let tc = decode(s).unwrap();
+        assert!(
+            tc.consent_language.chars().any(|c| c > 'Z'),
+            "{:?}",
+            tc.consent_language
+        );
+        assert_eq!(encode(&decode(&encode(&tc)).unwrap()), encode(&tc));
     }
 
     #[test]

@@ -182,8 +182,19 @@ pub fn withdrawal_lines(name: &str, domain: Option<&str>, extra_paths: &[&str]) 
     } else {
         ""
     };
+    // Whatever the callers pass, nothing but a plain domain and plain paths reaches the header.
+    let domain = domain.filter(|d| {
+        !d.is_empty()
+            && d.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    });
+    let plain_path = |p: &&str| {
+        p.starts_with('/')
+            && p.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
+    };
     let mut lines = Vec::new();
-    for path in std::iter::once("/").chain(extra_paths.iter().copied()) {
+    for path in std::iter::once("/").chain(extra_paths.iter().copied().filter(plain_path)) {
         lines.push(format!("{name}=; {EXPIRED}; Path={path}{secure}"));
         if let Some(d) = domain {
             lines.push(format!(
@@ -298,6 +309,16 @@ cookie = "PHPSESSID"
         assert!(withdrawal_lines("__Secure-id", None, &[])[0].ends_with("; Secure"));
         assert!(withdrawal_lines("a;b", None, &[]).is_empty());
         assert!(withdrawal_lines("a b", None, &[]).is_empty());
+        // Found by the set_cookie fuzz target: a domain or path that could break the header
+        // line is left out, the rest of the withdrawal stays.
+        let lines = withdrawal_lines("x", Some("\0a\nb.com"), &["/ok", "/a;b", "/c\r\n"]);
+        assert_eq!(
+            lines,
+            [
+                "x=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/",
+                "x=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/ok"
+            ]
+        );
         assert_eq!(withdrawal_lines("x", None, &["/shop"]).len(), 2);
     }
 

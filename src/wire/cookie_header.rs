@@ -104,7 +104,9 @@ pub fn serialize<'a>(pairs: impl Iterator<Item = &'a Pair<'a>>) -> Vec<u8> {
         if !out.is_empty() {
             out.extend_from_slice(b"; ");
         }
-        if !p.name.is_empty() {
+        // A nameless value containing `=` keeps its leading `=`: written bare it would read
+        // back as a cookie named by its first part.
+        if !p.name.is_empty() || p.value.contains(&b'=') {
             out.extend_from_slice(p.name);
             out.push(b'=');
         }
@@ -116,6 +118,15 @@ pub fn serialize<'a>(pairs: impl Iterator<Item = &'a Pair<'a>>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nameless_value_with_an_equals_sign_reads_back_nameless() {
+        // Found by the cookie_header fuzz target.
+        let jar = Jar::parse([&b"=x=y; a=1; flag"[..]]);
+        let bytes = serialize(jar.pairs().iter());
+        assert_eq!(bytes, b"=x=y; a=1; flag");
+        assert_eq!(Jar::parse([bytes.as_slice()]).pairs(), jar.pairs());
+    }
 
     #[test]
     fn reads_every_header_field() {
