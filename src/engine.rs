@@ -72,6 +72,8 @@ pub struct Engine {
     guard_settings: guard::Settings,
     /// Each site's upstream pool.
     pub upstreams: Upstreams,
+    /// Remembered rewrites, when `[html] memo` is on.
+    pub memo: Option<Arc<crate::html::memo::Memo>>,
 }
 
 /// How a reload was asked for.
@@ -106,12 +108,16 @@ impl Engine {
         let fingerprint = files.fingerprint();
         let metrics = Metrics::new()?;
         let upstreams = Upstreams::new(&config.sites, &metrics)?;
+        let memo = config
+            .memo
+            .map(|m| Arc::new(crate::html::memo::Memo::new(m)));
         let engine = Engine {
             config,
             source,
             rules: ArcSwap::from_pointee(set),
             generation: AtomicU64::new(1),
             reload_lock: Mutex::new(fingerprint),
+            memo,
             metrics,
             upstreams,
             selectors: Arc::new(Selectors::new()?),
@@ -182,6 +188,9 @@ impl Engine {
             m.html_bytes.with_label_values(&[s]);
             m.upstream_errors.with_label_values(&[s]);
             m.upstream_ejections.with_label_values(&[s]);
+            for result in ["hit", "miss", "bypass"] {
+                m.memo_lookups.with_label_values(&[s, result]);
+            }
             m.limit_exceeded
                 .with_label_values(&[s, "max_set_cookie_headers"]);
             m.unknown_cookies.with_label_values(&[s]);
@@ -251,6 +260,11 @@ impl Engine {
             Ok(set) => {
                 self.rules.store(Arc::new(set));
                 self.guards.clear();
+                if let Some(memo) = &self.memo {
+                    memo.clear();
+                    self.metrics.memo_bytes.set(0);
+                    self.metrics.memo_entries.set(0);
+                }
                 *loaded = now;
                 let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
                 self.metrics

@@ -66,6 +66,14 @@ pub struct Metrics {
     pub upstream_healthy: IntGaugeVec,
     /// Upstreams skipped for a check interval after a failed connect, by site.
     pub upstream_ejections: IntCounterVec,
+    /// Rewritten responses by what the memo did: hit, miss, bypass (too large).
+    pub memo_lookups: IntCounterVec,
+    /// Memo entries evicted to stay under the size cap.
+    pub memo_evictions: IntCounter,
+    /// Bytes the memo holds.
+    pub memo_bytes: IntGauge,
+    /// Entries the memo holds.
+    pub memo_entries: IntGauge,
 }
 
 fn counter(
@@ -137,6 +145,15 @@ impl Metrics {
             &["site", "upstream"],
         )?;
         r.register(Box::new(upstream_healthy.clone()))?;
+        let memo_evictions = IntCounter::new(
+            "consent_gate_memo_evictions_total",
+            "Remembered rewrites evicted to stay under the memo's size cap",
+        )?;
+        r.register(Box::new(memo_evictions.clone()))?;
+        let memo_bytes = IntGauge::new("consent_gate_memo_bytes", "Bytes the rewrite memo holds")?;
+        r.register(Box::new(memo_bytes.clone()))?;
+        let memo_entries = IntGauge::new("consent_gate_memo_entries", "Rewrites the memo holds")?;
+        r.register(Box::new(memo_entries.clone()))?;
         Ok(Metrics {
             requests: counter(
                 &r,
@@ -254,6 +271,15 @@ impl Metrics {
                 "Upstreams skipped for one check interval after a failed connect",
                 &["site"],
             )?,
+            memo_lookups: counter(
+                &r,
+                "consent_gate_memo_lookups_total",
+                "Rewritten responses by what the memo did: hit, miss, bypass (body too large)",
+                &["site", "result"],
+            )?,
+            memo_evictions,
+            memo_bytes,
+            memo_entries,
             registry: r,
         })
     }

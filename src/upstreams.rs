@@ -336,3 +336,46 @@ impl pingora::services::background::BackgroundService for PoolService {
         pingora::services::background::BackgroundService::start(&*self.0, shutdown).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| rt.block_on(f))
+            .unwrap_or_else(|e| panic!("runtime: {e}"))
+    }
+
+    #[test]
+    fn every_round_after_the_first_looks_the_names_up_again() {
+        let start: SocketAddr = "10.9.8.7:80".parse().unwrap_or_else(|e| panic!("{e}"));
+        let r = Resolver {
+            site: "s".into(),
+            entries: vec!["localhost:8123".into()],
+            initial: Mutex::new(Some(BTreeSet::from([backend(start)]))),
+        };
+        // The first round is what start-up resolved (here: an address localhost never gives).
+        let (first, _) = block_on(r.discover()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.iter().filter_map(inet).collect::<Vec<_>>(), [start]);
+        // Later rounds resolve the configured name afresh.
+        let (next, _) = block_on(r.discover()).unwrap_or_else(|e| panic!("{e}"));
+        let addrs: Vec<SocketAddr> = next.iter().filter_map(inet).collect();
+        assert!(!addrs.contains(&start), "{addrs:?}");
+        assert!(
+            addrs
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 8123),
+            "{addrs:?}"
+        );
+        // A name that resolves to nothing keeps the previous addresses (an error to the pool).
+        let gone = Resolver {
+            site: "s".into(),
+            entries: vec!["does-not-resolve.invalid:80".into()],
+            initial: Mutex::new(None),
+        };
+        assert!(block_on(gone.discover()).is_err());
+    }
+}

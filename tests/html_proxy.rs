@@ -316,3 +316,82 @@ fn a_multi_hundred_megabyte_page_streams_in_bounded_memory() {
         peak >> 20
     );
 }
+
+/// A repeated page is served from the memo with the same bytes; a changed body, other consent
+/// or new rules never get remembered bytes.
+#[test]
+fn repeated_pages_come_from_the_memo_and_never_a_wrong_one() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let counter = std::sync::Arc::new(AtomicUsize::new(0));
+    let c = std::sync::Arc::clone(&counter);
+    let both = format!(
+        "<html><head>{TRACKER}<script src=\"https://connect.facebook.net/en_US/fbevents.js\"></script></head><body>hello</body></html>"
+    );
+    let origin = Origin::start(move |req| match req.path.as_str() {
+        "/same" => Reply::ok("text/html", both.clone()),
+        "/changing" => {
+            let n = c.fetch_add(1, Ordering::Relaxed);
+            Reply::ok(
+                "text/html",
+                format!("<html><head>{TRACKER}</head><body>visit {n}</body></html>"),
+            )
+        }
+        _ => Reply::new(404),
+    });
+    let p = proxy(&origin, "");
+    let hits = |p: &Proxy| {
+        p.metric(
+            "consent_gate_memo_lookups_total",
+            &[("site", "s"), ("result", "hit")],
+        )
+    };
+    let misses = |p: &Proxy| {
+        p.metric(
+            "consent_gate_memo_lookups_total",
+            &[("site", "s"), ("result", "miss")],
+        )
+    };
+
+    let first = p.get("/same", &[]);
+    let second = p.get("/same", &[]);
+    assert_eq!(first.status, 200);
+    assert!(first.text().contains("data-consent-src"));
+    assert_eq!(second.body, first.body, "the same bytes from the memo");
+    assert_eq!((misses(&p), hits(&p)), (1.0, 1.0));
+    assert!(p.metric("consent_gate_memo_entries", &[]) >= 1.0);
+    // A hit counts the same neutralizations as a rewrite.
+    let counted = p.metric(
+        "consent_gate_elements_neutralized_total",
+        &[
+            ("site", "s"),
+            ("kind", "script"),
+            ("category", "analytics"),
+            ("action", "neutralized"),
+        ],
+    );
+    assert_eq!(
+        counted, 2.0,
+        "both responses counted their neutralized script"
+    );
+
+    // Other consent: another rewrite (analytics allowed, marketing still denied).
+    let analytics = p.get("/same", &[("Cookie", "consent_gate=v1.analytics:1")]);
+    assert_ne!(analytics.body, first.body);
+    assert!(
+        analytics
+            .text()
+            .contains("googletagmanager.com/gtag/js?id=G-1\"></script>")
+    );
+    assert_eq!(misses(&p), 2.0);
+
+    // A body that changes on every request never hits, and each visitor gets their own body.
+    let a = p.get("/changing", &[]).text();
+    let b = p.get("/changing", &[]).text();
+    assert!(a.contains("visit 0") && b.contains("visit 1"), "{a}\n{b}");
+    assert_eq!((misses(&p), hits(&p)), (4.0, 1.0));
+
+    // New rules: the memo starts empty.
+    assert_eq!(request(p.admin, "POST", "/reload", &[]).status, 200);
+    assert_eq!(p.get("/same", &[]).body, first.body);
+    assert_eq!((misses(&p), hits(&p)), (5.0, 1.0));
+}

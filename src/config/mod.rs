@@ -187,6 +187,8 @@ pub struct Config {
     pub limits: Limits,
     /// Encoding of rewritten HTML.
     pub compression: Compression,
+    /// Remembered rewrites (`[html] memo`), or `None` when off.
+    pub memo: Option<html::memo::MemoSettings>,
     /// Log one line per action (stripped cookie, neutralized element) with its rule.
     pub audit_log: bool,
     /// Path prefix of the consent endpoint (`None`: disabled).
@@ -871,6 +873,12 @@ impl Config {
                 enabled: file.html.compress,
                 level: file.html.compression_level,
             },
+            memo: (file.html.memo && file.html.memo_max_bytes > 0).then_some(
+                html::memo::MemoSettings {
+                    max_bytes: file.html.memo_max_bytes,
+                    max_body_bytes: file.html.memo_max_body_bytes,
+                },
+            ),
             audit_log: file.logging.audit,
             consent_endpoint,
             consent_mode,

@@ -470,6 +470,12 @@ pub struct Html {
     pub compress: bool,
     #[serde(default = "default_level")]
     pub compression_level: u32,
+    #[serde(default = "yes")]
+    pub memo: bool,
+    #[serde(default = "default_memo_bytes")]
+    pub memo_max_bytes: usize,
+    #[serde(default = "default_memo_body_bytes")]
+    pub memo_max_body_bytes: usize,
 }
 
 impl Default for Html {
@@ -479,8 +485,18 @@ impl Default for Html {
             on_error: OnError::FailClosed,
             compress: true,
             compression_level: default_level(),
+            memo: true,
+            memo_max_bytes: default_memo_bytes(),
+            memo_max_body_bytes: default_memo_body_bytes(),
         }
     }
+}
+
+fn default_memo_bytes() -> usize {
+    64 << 20
+}
+fn default_memo_body_bytes() -> usize {
+    1 << 20
 }
 
 fn default_level() -> u32 {

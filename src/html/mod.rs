@@ -20,6 +20,7 @@ pub mod css;
 pub mod guard;
 pub mod link_header;
 mod markup;
+pub mod memo;
 mod page;
 pub mod pipeline;
 pub mod response;

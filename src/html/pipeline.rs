@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::codec::{Coding, DecodeError, DecodeLimits, Decoder, Encoder};
+use super::memo::{Memo, Stored};
 use super::{HtmlError, Page, RewriteLimits, Rewriter, Selectors, Stats};
 
 /// Why the pipeline stopped.
@@ -67,6 +68,39 @@ pub struct Pipeline {
     guard: Option<String>,
     /// The consent banner and the consent tools' hosts, handed to the rewriter when it starts.
     banner: Option<(String, Vec<String>)>,
+    /// While the body is held back to be looked up in the memo.
+    memo: Option<Held>,
+    /// What the memo did for this response, once known.
+    memo_outcome: Option<MemoOutcome>,
+}
+
+/// A body held back for the memo, and what identifies its rewrite.
+struct Held {
+    memo: Arc<Memo>,
+    inputs: String,
+    body: Vec<u8>,
+}
+
+/// What the memo did for one response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoOutcome {
+    /// Served from the memo; nothing ran.
+    Hit,
+    /// Rewritten, and remembered (with what storing it did).
+    Miss(Stored),
+    /// Larger than `max_body_bytes`: streamed, not memoized.
+    Bypass,
+}
+
+impl MemoOutcome {
+    /// Metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            MemoOutcome::Hit => "hit",
+            MemoOutcome::Miss(_) => "miss",
+            MemoOutcome::Bypass => "bypass",
+        }
+    }
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -99,7 +133,40 @@ impl Pipeline {
             stats: Stats::default(),
             guard: None,
             banner: None,
+            memo: None,
+            memo_outcome: None,
         })
+    }
+
+    /// Holds bodies up to the memo's `max_body_bytes` back and serves a repeated one from the
+    /// memo. Call last: the inputs it records are everything the output depends on besides the
+    /// body (the page decision, the plan, the guard tag and the banner).
+    pub fn with_memo(mut self, memo: Arc<Memo>) -> Self {
+        let inputs = match &self.pending {
+            Some((page, _)) => format!(
+                "{}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}",
+                page.rules.id(),
+                page.allowed,
+                page.site,
+                page.report_only,
+                page.tcf_vendors,
+                self.plan,
+                self.guard,
+                self.banner
+            ),
+            None => return self,
+        };
+        self.memo = Some(Held {
+            memo,
+            inputs,
+            body: Vec::new(),
+        });
+        self
+    }
+
+    /// What the memo did, once the response ended (or was found too large).
+    pub fn memo_outcome(&self) -> Option<MemoOutcome> {
+        self.memo_outcome
     }
 
     /// Puts the consent banner at the end of the body (unless the page loads a consent tool).
@@ -236,12 +303,40 @@ impl Pipeline {
 
     /// Feeds a body chunk as it came from the origin; returns what to send to the client.
     pub fn write(&mut self, input: &[u8]) -> Result<Bytes, PipelineError> {
+        if let Some(held) = self.memo.as_mut() {
+            held.body.extend_from_slice(input);
+            if held.body.len() <= held.memo.settings().max_body_bytes {
+                return Ok(Bytes::new());
+            }
+            // Too large to memoize: stream from here on.
+            let body = self.memo.take().map(|h| h.body).unwrap_or_default();
+            self.memo_outcome = Some(MemoOutcome::Bypass);
+            return self.process(&body, false);
+        }
         self.process(input, false)
     }
 
-    /// Ends the body (with an optional last chunk).
+    /// Feeds the last chunk; returns the rest of the body for the client.
     pub fn end(&mut self, input: &[u8]) -> Result<Bytes, PipelineError> {
-        self.process(input, true)
+        let Some(mut held) = self.memo.take() else {
+            return self.process(input, true);
+        };
+        held.body.extend_from_slice(input);
+        let key = Memo::key(&held.inputs, &held.body);
+        if let Some(hit) = held.memo.get(key, &held.inputs, &held.body) {
+            self.stats = hit.stats.clone();
+            self.pending = None;
+            self.memo_outcome = Some(MemoOutcome::Hit);
+            return Ok(hit.output.clone());
+        }
+        let out = self.process(&held.body, true)?;
+        if self.failed_open.is_none() {
+            let stored = held
+                .memo
+                .put(key, held.inputs, held.body, out.clone(), self.stats());
+            self.memo_outcome = Some(MemoOutcome::Miss(stored));
+        }
+        Ok(out)
     }
 }
 
@@ -281,6 +376,61 @@ mod tests {
     }
 
     const DOC: &[u8] = b"<p>x</p><script src=\"https://tracker.example/t.js\"></script>";
+
+    fn memoized(
+        memo: &Arc<Memo>,
+        page: Page,
+        p: Plan,
+        chunks: &[&[u8]],
+    ) -> (Vec<u8>, Option<MemoOutcome>, Stats) {
+        let mut pipe = Pipeline::new(page, &Arc::new(Selectors::new().unwrap()), p)
+            .unwrap()
+            .with_memo(Arc::clone(memo));
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend_from_slice(&pipe.write(c).unwrap());
+        }
+        out.extend_from_slice(&pipe.end(&[]).unwrap());
+        (out, pipe.memo_outcome(), pipe.stats())
+    }
+
+    #[test]
+    fn a_repeated_body_is_served_from_the_memo_and_nothing_else_is() {
+        use super::super::memo::MemoSettings;
+        let memo = Arc::new(Memo::new(MemoSettings {
+            max_bytes: 1 << 20,
+            max_body_bytes: 200,
+        }));
+        // One rule set, as in the proxy (another compiled set is another input).
+        let pg = page();
+        let gz = plan(None, Some((Coding::Gzip, 1)), false);
+        let expected = run(gz, &[DOC]).unwrap();
+        let (first, outcome, stats) = memoized(&memo, pg.clone(), gz, &[&DOC[..10], &DOC[10..]]);
+        assert_eq!(first, expected);
+        assert!(matches!(outcome, Some(MemoOutcome::Miss(s)) if s.entries == 1));
+        let (again, outcome, again_stats) = memoized(&memo, pg.clone(), gz, &[DOC]);
+        assert_eq!((again, outcome), (expected.clone(), Some(MemoOutcome::Hit)));
+        assert_eq!(again_stats, stats, "a hit reports what the rewrite did");
+        // Another body, another coding, or other consent: never the remembered bytes.
+        let other = [DOC, b"<p>more</p>"].concat();
+        let (out, outcome, _) = memoized(&memo, pg.clone(), gz, &[&other]);
+        assert_eq!(out, run(gz, &[&other]).unwrap());
+        assert!(matches!(outcome, Some(MemoOutcome::Miss(_))));
+        let identity = plan(None, None, false);
+        let (out, outcome, _) = memoized(&memo, pg.clone(), identity, &[DOC]);
+        assert_eq!(out, run(identity, &[DOC]).unwrap());
+        assert!(matches!(outcome, Some(MemoOutcome::Miss(_))));
+        let mut granted = pg.clone();
+        granted.allowed = crate::category::Categories::default().all();
+        let (out, outcome, _) = memoized(&memo, granted, identity, &[DOC]);
+        assert!(!String::from_utf8_lossy(&out).contains("data-consent-src"));
+        assert!(matches!(outcome, Some(MemoOutcome::Miss(_))));
+        // Larger than max_body_bytes: streamed as without the memo.
+        let big = [DOC, &[b' '; 300][..]].concat();
+        let (out, outcome, _) = memoized(&memo, pg.clone(), identity, &[&big[..150], &big[150..]]);
+        assert_eq!(out, run(identity, &[&big]).unwrap());
+        assert_eq!(outcome, Some(MemoOutcome::Bypass));
+    }
 
     #[test]
     fn tiny_first_chunks_are_sniffed_before_rewriting() {

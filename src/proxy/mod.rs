@@ -414,11 +414,30 @@ impl ConsentGate {
             );
             pipeline = pipeline.with_banner(html, config.banner.tool_hosts.clone());
         }
+        if !page.report_only
+            && let Some(memo) = &self.engine.memo
+        {
+            pipeline = pipeline.with_memo(Arc::clone(memo));
+        }
         ctx.pipeline = Some(std::sync::Mutex::new(pipeline));
         if let Some(edits) = edits {
             apply_edits(resp, edits)?;
         }
         Ok(())
+    }
+}
+
+/// Counts what the memo did for one response.
+fn record_memo(m: &crate::metrics::Metrics, site: &str, outcome: html::pipeline::MemoOutcome) {
+    m.memo_lookups
+        .with_label_values(&[site, outcome.label()])
+        .inc();
+    if let html::pipeline::MemoOutcome::Miss(stored) = outcome {
+        m.memo_evictions.inc_by(stored.evicted as u64);
+        m.memo_bytes
+            .set(i64::try_from(stored.bytes).unwrap_or(i64::MAX));
+        m.memo_entries
+            .set(i64::try_from(stored.entries).unwrap_or(i64::MAX));
     }
 }
 
@@ -621,6 +640,7 @@ impl ProxyHttp for ConsentGate {
         };
         ctx.rewrite_time += started.elapsed();
         let failed_open = pipeline.take_failed_open();
+        let memo = end_of_stream.then(|| pipeline.memo_outcome()).flatten();
         let site = self.site_label(ctx);
         let m = &self.engine.metrics;
         if let Some(detail) = failed_open {
@@ -634,6 +654,9 @@ impl ProxyHttp for ConsentGate {
             Ok(out) => {
                 if !observe_only {
                     *body = Some(out);
+                }
+                if let Some(outcome) = memo {
+                    record_memo(m, site, outcome);
                 }
                 if end_of_stream {
                     self.record_neutralized(ctx);

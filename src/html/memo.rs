@@ -1,0 +1,259 @@
+//! Rewrites remembered: legacy sites serve the same HTML over and over, and the same origin
+//! body under the same decision inputs always rewrites to the same bytes. A bounded,
+//! size-capped LRU maps (inputs, body) to the rewritten output, so a repeated page is served
+//! without running the decoder, the rewriter or the encoder.
+//!
+//! A response is recognised as "the same" only when its whole body is known: bodies up to
+//! `max_body_bytes` are held back (not streamed) until they end, then looked up. That adds,
+//! to such a response's first byte, the time the origin takes to send its body; larger bodies
+//! stream as before, unmemoized. A hit needs the same inputs and the same body byte for byte
+//! (the hash only finds the candidate), so a wrong hit cannot happen.
+
+use std::hash::Hasher;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use lru::LruCache;
+
+use super::Stats;
+
+/// Fixed cost charged per entry on top of its bytes (map slot, bookkeeping).
+const ENTRY_OVERHEAD: usize = 256;
+
+/// Size limits.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoSettings {
+    /// Most bytes the memo holds (inputs, bodies and outputs together).
+    pub max_bytes: usize,
+    /// Largest origin body held back to be memoized.
+    pub max_body_bytes: usize,
+}
+
+/// One remembered rewrite.
+#[derive(Debug)]
+pub struct Entry {
+    inputs: String,
+    body: Vec<u8>,
+    /// The bytes sent to the client.
+    pub output: Bytes,
+    /// What the rewrite neutralized (for metrics and logs, as if it ran).
+    pub stats: Stats,
+}
+
+impl Entry {
+    fn size(&self) -> usize {
+        self.inputs.len() + self.body.len() + self.output.len() + ENTRY_OVERHEAD
+    }
+}
+
+struct Inner {
+    map: LruCache<u64, Arc<Entry>>,
+    bytes: usize,
+}
+
+/// The memo shared by every request.
+pub struct Memo {
+    inner: Mutex<Inner>,
+    settings: MemoSettings,
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memo")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What storing an entry did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Entries evicted to make room.
+    pub evicted: usize,
+    /// Bytes held after storing.
+    pub bytes: usize,
+    /// Entries held after storing.
+    pub entries: usize,
+}
+
+impl Memo {
+    /// An empty memo.
+    pub fn new(settings: MemoSettings) -> Self {
+        Memo {
+            inner: Mutex::new(Inner {
+                map: LruCache::unbounded(),
+                bytes: 0,
+            }),
+            settings,
+        }
+    }
+
+    /// The limits.
+    pub fn settings(&self) -> MemoSettings {
+        self.settings
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The lookup key of a body under some inputs.
+    pub fn key(inputs: &str, body: &[u8]) -> u64 {
+        let mut h = rustc_hash::FxHasher::default();
+        h.write(inputs.as_bytes());
+        h.write_usize(body.len());
+        h.write(body);
+        h.finish()
+    }
+
+    /// The remembered rewrite of exactly this body under exactly these inputs.
+    pub fn get(&self, key: u64, inputs: &str, body: &[u8]) -> Option<Arc<Entry>> {
+        let mut inner = self.lock();
+        let entry = inner.map.get(&key)?;
+        (entry.inputs == inputs && entry.body == body).then(|| Arc::clone(entry))
+    }
+
+    /// Remembers a rewrite, evicting the least recently used entries beyond the size cap.
+    /// Entries larger than a quarter of the cap are not kept.
+    pub fn put(
+        &self,
+        key: u64,
+        inputs: String,
+        body: Vec<u8>,
+        output: Bytes,
+        stats: Stats,
+    ) -> Stored {
+        let entry = Entry {
+            inputs,
+            body,
+            output,
+            stats,
+        };
+        let size = entry.size();
+        let mut inner = self.lock();
+        if size > self.settings.max_bytes / 4 {
+            return Stored {
+                evicted: 0,
+                bytes: inner.bytes,
+                entries: inner.map.len(),
+            };
+        }
+        if let Some(old) = inner.map.put(key, Arc::new(entry)) {
+            inner.bytes = inner.bytes.saturating_sub(old.size());
+        }
+        inner.bytes += size;
+        let mut evicted = 0;
+        while inner.bytes > self.settings.max_bytes {
+            let Some((_, old)) = inner.map.pop_lru() else {
+                break;
+            };
+            inner.bytes = inner.bytes.saturating_sub(old.size());
+            evicted += 1;
+        }
+        Stored {
+            evicted,
+            bytes: inner.bytes,
+            entries: inner.map.len(),
+        }
+    }
+
+    /// Forgets everything (after a rule reload: the old entries can no longer hit).
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.map.clear();
+        inner.bytes = 0;
+    }
+
+    /// Bytes and entries held.
+    pub fn usage(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.bytes, inner.map.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memo(max: usize) -> Memo {
+        Memo::new(MemoSettings {
+            max_bytes: max,
+            max_body_bytes: 1 << 20,
+        })
+    }
+
+    #[test]
+    fn a_hit_needs_the_same_inputs_and_the_same_body() {
+        let m = memo(1 << 20);
+        let k = Memo::key("in", b"body");
+        m.put(
+            k,
+            "in".into(),
+            b"body".to_vec(),
+            Bytes::from_static(b"out"),
+            Stats::default(),
+        );
+        assert_eq!(
+            m.get(k, "in", b"body").map(|e| e.output.clone()),
+            Some(Bytes::from_static(b"out"))
+        );
+        // Same key (forced), other body or inputs: no hit.
+        assert!(m.get(k, "in", b"bodz").is_none());
+        assert!(m.get(k, "im", b"body").is_none());
+        assert!(m.get(Memo::key("in", b"other"), "in", b"other").is_none());
+    }
+
+    #[test]
+    fn the_size_cap_evicts_the_least_recently_used() {
+        let entry = 4 + 1000 + 1000 + ENTRY_OVERHEAD;
+        let m = memo(entry * 4 + 10);
+        for i in 0..4u8 {
+            let body = vec![i; 1000];
+            let s = m.put(
+                Memo::key("in", &body),
+                "in".into(),
+                body,
+                Bytes::from(vec![0u8; 1000]),
+                Stats::default(),
+            );
+            assert_eq!(s.evicted, 0);
+        }
+        // Touch entry 0, then add a fifth: entry 1 (least recently used) goes.
+        assert!(
+            m.get(Memo::key("in", &[0u8; 1000]), "in", &[0u8; 1000])
+                .is_some()
+        );
+        let body = vec![9u8; 1000];
+        let s = m.put(
+            Memo::key("in", &body),
+            "in".into(),
+            body,
+            Bytes::from(vec![0u8; 1000]),
+            Stats::default(),
+        );
+        assert_eq!((s.evicted, s.entries), (1, 4));
+        assert!(s.bytes <= entry * 4 + 10);
+        assert!(
+            m.get(Memo::key("in", &[1u8; 1000]), "in", &[1u8; 1000])
+                .is_none()
+        );
+        assert!(
+            m.get(Memo::key("in", &[0u8; 1000]), "in", &[0u8; 1000])
+                .is_some()
+        );
+        // An entry above a quarter of the cap is not kept.
+        let big = vec![7u8; entry * 2];
+        let s = m.put(
+            Memo::key("in", &big),
+            "in".into(),
+            big,
+            Bytes::new(),
+            Stats::default(),
+        );
+        assert_eq!(s.entries, 4);
+        m.clear();
+        assert_eq!(m.usage(), (0, 0));
+    }
+}
