@@ -1,6 +1,7 @@
 //! HTML rewriting over a realistic page (~120 KB with the usual tracker embeds): the neutralizer
 //! against a plain copy of the same bytes, and lol_html with no handlers, measured side by side;
-//! and the rewrite with the client guard's tag, as the proxy does it.
+//! and the rewrite with the client guard's tag, as the proxy does it; whole pages (only the
+//! attribute checks the page can need) and streamed ones (every check); and the fixed cost.
 //! Run: `cargo bench --bench html`.
 #![allow(
     clippy::expect_used,
@@ -68,9 +69,40 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    // The whole page known (a body the memo held back, or explain): only the attribute checks
+    // its bytes can need run.
     g.bench_function("neutralize, nothing consented", |b| {
         b.iter(|| {
             black_box(rewrite_all(page.clone(), &selectors, html.as_bytes()).expect("rewrite"))
+        })
+    });
+    // Streamed (a body larger than the memo holds back): every attribute check runs.
+    g.bench_function("neutralize streamed, every check", |b| {
+        b.iter(|| {
+            let mut r = Rewriter::new(
+                page.clone(),
+                &selectors,
+                encoding_rs::UTF_8,
+                false,
+                RewriteLimits::default(),
+            )
+            .expect("rewriter");
+            let mut out = r.write(html.as_bytes()).expect("write").to_vec();
+            out.extend_from_slice(&r.end().expect("end"));
+            black_box(out)
+        })
+    });
+    // The scan that picks the checks for a whole page.
+    g.bench_function("scan for the checks a page needs", |b| {
+        b.iter(|| black_box(consent_gate::html::Needs::of(html.as_bytes())))
+    });
+    // Fixed cost: a one-element page.
+    g.bench_function("neutralize, 30-byte page (fixed cost)", |b| {
+        b.iter(|| {
+            black_box(
+                rewrite_all(page.clone(), &selectors, b"<html><body>hi</body></html>")
+                    .expect("rewrite"),
+            )
         })
     });
     // What a rewritten page costs in the proxy: the rewrite plus the client guard's tag before
@@ -80,7 +112,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut r = Rewriter::new(
                 page.clone(),
-                &selectors,
+                &selectors.narrowed(html.as_bytes()),
                 encoding_rs::UTF_8,
                 false,
                 RewriteLimits::default(),

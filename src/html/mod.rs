@@ -29,7 +29,7 @@ pub mod url;
 
 pub use markup::{escape, is_javascript};
 pub use page::{Action, Kind, MAX_AUDITED_ACTIONS, Page, Stats};
-pub use rewriter::{HtmlError, RewriteLimits, Rewriter, Selectors, rewrite_all};
+pub use rewriter::{HtmlError, Needs, RewriteLimits, Rewriter, Selectors, rewrite_all};
 
 #[cfg(test)]
 mod tests;

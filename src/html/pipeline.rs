@@ -194,9 +194,16 @@ impl Pipeline {
         }
     }
 
-    fn start(&mut self) -> Result<(), HtmlError> {
+    /// Starts the rewriter on what was sniffed; with `whole`, that is the entire document, and
+    /// the rewriter runs only the attribute checks its bytes can need.
+    fn start(&mut self, whole: bool) -> Result<(), HtmlError> {
         let Some((page, selectors)) = self.pending.take() else {
             return Ok(());
+        };
+        let selectors = if whole {
+            selectors.narrowed(&self.sniffed)
+        } else {
+            selectors
         };
         let (encoding, sniff_meta) = match self.sniffed.as_slice() {
             [0xEF, 0xBB, 0xBF, ..] => (encoding_rs::UTF_8, false),
@@ -252,7 +259,7 @@ impl Pipeline {
             if self.sniffed.len() < 3 && !end {
                 return Ok(Vec::new());
             }
-            if let Err(e) = self.start() {
+            if let Err(e) = self.start(end) {
                 return self.absorb(e);
             }
             input = std::mem::take(&mut self.sniffed);

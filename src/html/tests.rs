@@ -566,3 +566,27 @@ vendor = "comScore"
     let all = Page::for_test(CSS_RULES, Categories::default().all());
     assert_eq!(rewrite(all, doc).0, doc);
 }
+
+#[test]
+fn a_document_needs_only_the_attribute_checks_its_bytes_can_trigger() {
+    use crate::html::Needs;
+    let plain = Needs::of(
+        b"<p class=x style=\"color:red\"><a href=\"/a\">a</a><img src=\"/i.png\"></p><script>img.onload = f; el.style.color = 'x'; var s = 'onclick';</script><style>.a{background:url(/x.png)}</style>",
+    );
+    assert_eq!(plain, Needs::of(b""));
+    assert_ne!(plain, Needs::ALL);
+    for doc in [
+        &b"<a href=\"javascript:x()\">"[..],
+        b"<a href=\"java&#115;cript&#x3A;x()\">",
+        b"<a href=\"javascript&colon;x()\">",
+        b"<a href=\"javascript&#0058;x()\">",
+        b"<img ONERROR=\"x()\">",
+        b"<img/onload = x()>",
+        b"<a href=\"x\"onclick='y()'>",
+        b"<div style=\"background:URL(//t.example/x)\">",
+        b"<div style='background:url&#40;//t.example/x)'>",
+        b"<div STYLE = background:url(//t.example/x)>",
+    ] {
+        assert_ne!(Needs::of(doc), plain, "{}", String::from_utf8_lossy(doc));
+    }
+}

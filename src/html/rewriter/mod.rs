@@ -43,19 +43,182 @@ pub struct Selectors {
     link: Selector,
     noscript: Selector,
     style: Selector,
-    styled: Selector,
+    styled: Option<Selector>,
     body: Selector,
-    handlers: Selector,
+    handlers: Option<Selector>,
+    /// Variants for documents seen whole, by what they need.
+    narrowed: Mutex<std::collections::HashMap<Needs, Arc<Selectors>>>,
 }
 
 /// Attributes through which inline code runs: event handlers, and URL attributes that can hold
 /// `javascript:`. Handlers not listed here are rare on real pages; the client guard covers code
 /// added at run time.
-const CODE_ATTRIBUTES: &str = "[onload],[onerror],[onclick],[onmouseover],[onmousedown],[onmouseup],[onfocus],[onblur],[onsubmit],[onchange],[oninput],[onkeydown],[onkeyup],[onbeforeunload],[onunload],[onpageshow],[onanimationstart],[ontransitionend],[onreadystatechange],[href*=\"script:\" i],[src*=\"script:\" i],[action*=\"script:\" i],[formaction*=\"script:\" i]";
+/// Event-handler attributes through which inline code runs.
+const HANDLER_ATTRIBUTES: [&str; 19] = [
+    "onload",
+    "onerror",
+    "onclick",
+    "onmouseover",
+    "onmousedown",
+    "onmouseup",
+    "onfocus",
+    "onblur",
+    "onsubmit",
+    "onchange",
+    "oninput",
+    "onkeydown",
+    "onkeyup",
+    "onbeforeunload",
+    "onunload",
+    "onpageshow",
+    "onanimationstart",
+    "ontransitionend",
+    "onreadystatechange",
+];
+
+/// URL attributes that can hold a `javascript:` URL.
+const URL_ATTRIBUTES: [&str; 4] = ["href", "src", "action", "formaction"];
+
+/// What a document can contain that an element-wide attribute check must look at: one bit per
+/// event-handler attribute, one for `script:` URLs, one for CSS in `style` attributes. The
+/// attribute checks run lol_html's selector machine on every element, so a document known to
+/// hold none of them is rewritten without them (see [`Needs::of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Needs(u32);
+
+const SCRIPT_URLS: u32 = 1 << HANDLER_ATTRIBUTES.len();
+const STYLE_URLS: u32 = SCRIPT_URLS << 1;
+
+impl Needs {
+    /// Every check: for a document not seen whole (streamed).
+    pub const ALL: Needs = Needs((STYLE_URLS << 1) - 1);
+
+    /// The checks a whole document needs. Over-approximates, never under: an event-handler
+    /// or `style` attribute is recognised by its name after an attribute separator and before
+    /// `=` (so `el.onload = f` in a script does not count, `<img/ONLOAD = "...">` does); a
+    /// `style` value counts when it holds `url(`, `@import` or a character reference; and
+    /// `script:` or a character reference that could spell `:` anywhere turns the URL check on.
+    pub fn of(document: &[u8]) -> Needs {
+        let doc = document;
+        let mut bits = 0u32;
+        // Attributes: every `=`, with the name written before it.
+        for eq in memchr::memchr_iter(b'=', doc) {
+            let mut end = eq;
+            while end > 0 && doc.get(end - 1).is_some_and(u8::is_ascii_whitespace) {
+                end -= 1;
+            }
+            let mut start = end;
+            while start > 0
+                && doc
+                    .get(start - 1)
+                    .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                start -= 1;
+            }
+            let separated = start
+                .checked_sub(1)
+                .and_then(|p| doc.get(p))
+                .is_some_and(|&b| b.is_ascii_whitespace() || matches!(b, b'/' | b'"' | b'\''));
+            let Some(name) = doc.get(start..end).filter(|n| separated && n.len() >= 5) else {
+                continue;
+            };
+            if name.len() >= 6 && name.get(..2).is_some_and(|p| p.eq_ignore_ascii_case(b"on")) {
+                if let Some(i) = HANDLER_ATTRIBUTES
+                    .iter()
+                    .position(|h| h.as_bytes().eq_ignore_ascii_case(name))
+                {
+                    bits |= 1 << i;
+                }
+            } else if name.eq_ignore_ascii_case(b"style")
+                && attribute_value(doc, end).is_some_and(css_can_fetch)
+            {
+                bits |= STYLE_URLS;
+            }
+        }
+        // `script:` in any case, or a character reference that could spell its colon.
+        let script_url = memchr::memchr_iter(b':', doc).any(|c| {
+            c.checked_sub(6)
+                .and_then(|s| doc.get(s..c))
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"script"))
+        }) || memchr::memchr_iter(b'&', doc).any(|a| {
+            let rest = doc.get(a + 1..).unwrap_or_default();
+            REFERENCE_TOKENS.iter().any(|t| {
+                rest.get(..t.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(t.as_bytes()))
+            })
+        });
+        if script_url {
+            bits |= SCRIPT_URLS;
+        }
+        Needs(bits)
+    }
+
+    fn has(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+/// Character references (after the `&`) that can spell `:` (with any leading zeros).
+const REFERENCE_TOKENS: [&str; 5] = ["#58", "#x3a", "#0", "#x0", "colon"];
+
+/// The value of an attribute whose name ends at `at`, when `=` follows (after optional
+/// whitespace): quoted, or unquoted up to whitespace or `>`. `None` when no `=` follows.
+fn attribute_value(doc: &[u8], at: usize) -> Option<&[u8]> {
+    let rest = doc.get(at..)?;
+    let skip = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = rest.get(skip..)?;
+    let rest = rest.strip_prefix(b"=")?;
+    let skip = rest
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(rest.len());
+    let rest = rest.get(skip..)?;
+    Some(match rest.first() {
+        Some(&q @ (b'"' | b'\'')) => {
+            let body = rest.get(1..)?;
+            let end = body.iter().position(|&b| b == q).unwrap_or(body.len());
+            body.get(..end)?
+        }
+        _ => {
+            let end = rest
+                .iter()
+                .position(|&b| b.is_ascii_whitespace() || b == b'>')
+                .unwrap_or(rest.len());
+            rest.get(..end)?
+        }
+    })
+}
+
+/// Whether CSS in a `style` attribute could fetch: `url(`, `@import`, or a character reference
+/// (which could spell either).
+fn css_can_fetch(value: &[u8]) -> bool {
+    let lower = value.to_ascii_lowercase();
+    [&b"url("[..], b"@import", b"&#", b"&lpar", b"&commat"]
+        .iter()
+        .any(|t| lower.windows(t.len()).any(|w| w == *t))
+}
 
 impl Selectors {
     /// Parses the selectors the neutralizer uses.
     pub fn new() -> Result<Self, lol_html::errors::SelectorError> {
+        Self::with_needs(Needs::ALL)
+    }
+
+    /// Selectors with only the element-wide attribute checks `needs` asks for.
+    pub fn with_needs(needs: Needs) -> Result<Self, lol_html::errors::SelectorError> {
+        let mut code: Vec<String> = HANDLER_ATTRIBUTES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| needs.has(1 << i))
+            .map(|(_, a)| format!("[{a}]"))
+            .collect();
+        if needs.has(SCRIPT_URLS) {
+            code.extend(
+                URL_ATTRIBUTES
+                    .iter()
+                    .map(|a| format!("[{a}*=\"script:\" i]")),
+            );
+        }
         Ok(Selectors {
             script: "script".parse()?,
             iframe: "iframe[src]".parse()?,
@@ -65,9 +228,43 @@ impl Selectors {
             noscript: "noscript".parse()?,
             style: "style".parse()?,
             body: "body".parse()?,
-            styled: "[style*=\"url(\" i],[style*=\"@import\" i]".parse()?,
-            handlers: CODE_ATTRIBUTES.parse()?,
+            styled: if needs.has(STYLE_URLS) {
+                Some("[style*=\"url(\" i],[style*=\"@import\" i]".parse()?)
+            } else {
+                None
+            },
+            handlers: if code.is_empty() {
+                None
+            } else {
+                Some(code.join(",").parse()?)
+            },
+            narrowed: Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// The selectors for a document whose whole bytes are known: only the attribute checks it
+    /// can need. Variants are built once and kept (a few dozen at most in practice; past 256
+    /// the full set is used).
+    pub fn narrowed(self: &Arc<Self>, document: &[u8]) -> Arc<Selectors> {
+        let needs = Needs::of(document);
+        if needs == Needs::ALL {
+            return Arc::clone(self);
+        }
+        let mut cache = lock(&self.narrowed);
+        if let Some(s) = cache.get(&needs) {
+            return Arc::clone(s);
+        }
+        if cache.len() >= 256 {
+            return Arc::clone(self);
+        }
+        match Selectors::with_needs(needs) {
+            Ok(s) => {
+                let s = Arc::new(s);
+                cache.insert(needs, Arc::clone(&s));
+                s
+            }
+            Err(_) => Arc::clone(self),
+        }
     }
 }
 
@@ -283,16 +480,21 @@ impl Rewriter {
             },
         );
         use std::borrow::Cow::Borrowed;
-        let settings = Settings::new_send()
+        let mut settings = Settings::new_send()
             .append_element_content_handler((Borrowed(&selectors.script), script))
             .append_element_content_handler((Borrowed(&selectors.iframe), iframe))
             .append_element_content_handler((Borrowed(&selectors.img), img))
             .append_element_content_handler((Borrowed(&selectors.source), source))
             .append_element_content_handler((Borrowed(&selectors.link), link))
             .append_element_content_handler((Borrowed(&selectors.noscript), noscript))
-            .append_element_content_handler((Borrowed(&selectors.style), style))
-            .append_element_content_handler((Borrowed(&selectors.styled), styled))
-            .append_element_content_handler((Borrowed(&selectors.handlers), handlers))
+            .append_element_content_handler((Borrowed(&selectors.style), style));
+        if let Some(sel) = &selectors.styled {
+            settings = settings.append_element_content_handler((Borrowed(sel), styled));
+        }
+        if let Some(sel) = &selectors.handlers {
+            settings = settings.append_element_content_handler((Borrowed(sel), handlers));
+        }
+        let settings = settings
             .append_element_content_handler((Borrowed(&selectors.body), body))
             .append_document_content_handler(document_end)
             .with_encoding(encoding)
@@ -366,7 +568,7 @@ pub fn rewrite_all(
 ) -> Result<(Vec<u8>, Stats), HtmlError> {
     let mut r = Rewriter::new(
         page,
-        selectors,
+        &selectors.narrowed(html),
         encoding_rs::UTF_8,
         false,
         RewriteLimits::default(),
