@@ -4,7 +4,9 @@
 //! without running the decoder, the rewriter or the encoder.
 //!
 //! A response is recognised as "the same" only when its whole body is known: bodies up to
-//! `max_body_bytes` are held back (not streamed) until they end, then looked up. That adds,
+//! `max_body_bytes` (decoded size: a compressed body is decoded as it arrives, so a
+//! decompression bomb is never held) are held back (not streamed) until they end, then
+//! looked up. That adds,
 //! to such a response's first byte, the time the origin takes to send its body; larger bodies
 //! stream as before, unmemoized. A hit needs the same inputs and the same body byte for byte
 //! (the hash only finds the candidate), so a wrong hit cannot happen.

@@ -289,7 +289,8 @@ impl Pipeline {
         Ok(out)
     }
 
-    fn process(&mut self, input: &[u8], end: bool) -> Result<Bytes, PipelineError> {
+    /// Decodes an origin body chunk (the whole remainder at the end).
+    fn decode(&mut self, input: &[u8], end: bool) -> Result<Vec<u8>, PipelineError> {
         let mut decoded = match self.decoder.as_mut() {
             Some(d) => d.write(input)?,
             None => input.to_vec(),
@@ -297,7 +298,12 @@ impl Pipeline {
         if end && let Some(d) = self.decoder.as_mut() {
             decoded.extend(d.finish()?);
         }
-        let html = self.rewrite(&decoded, end)?;
+        Ok(decoded)
+    }
+
+    /// Rewrites decoded HTML and encodes it for the client.
+    fn produce(&mut self, decoded: &[u8], end: bool) -> Result<Bytes, PipelineError> {
+        let html = self.rewrite(decoded, end)?;
         let mut out = match self.encoder.as_mut() {
             Some(e) => e.write(&html)?,
             None => html,
@@ -308,19 +314,27 @@ impl Pipeline {
         Ok(Bytes::from(out))
     }
 
+    fn process(&mut self, input: &[u8], end: bool) -> Result<Bytes, PipelineError> {
+        let decoded = self.decode(input, end)?;
+        self.produce(&decoded, end)
+    }
+
     /// Feeds a body chunk as it came from the origin; returns what to send to the client.
+    /// While the memo holds the body back, chunks are decoded as they come (so a compressed
+    /// body is held, and bounded, by its decoded size) and nothing is sent yet.
     pub fn write(&mut self, input: &[u8]) -> Result<Bytes, PipelineError> {
-        if let Some(held) = self.memo.as_mut() {
-            held.body.extend_from_slice(input);
-            if held.body.len() <= held.memo.settings().max_body_bytes {
-                return Ok(Bytes::new());
-            }
-            // Too large to memoize: stream from here on.
-            let body = self.memo.take().map(|h| h.body).unwrap_or_default();
-            self.memo_outcome = Some(MemoOutcome::Bypass);
-            return self.process(&body, false);
+        let Some(mut held) = self.memo.take() else {
+            return self.process(input, false);
+        };
+        let decoded = self.decode(input, false)?;
+        held.body.extend_from_slice(&decoded);
+        if held.body.len() <= held.memo.settings().max_body_bytes {
+            self.memo = Some(held);
+            return Ok(Bytes::new());
         }
-        self.process(input, false)
+        // Too large to memoize: stream from here on.
+        self.memo_outcome = Some(MemoOutcome::Bypass);
+        self.produce(&held.body, false)
     }
 
     /// Feeds the last chunk; returns the rest of the body for the client.
@@ -328,7 +342,8 @@ impl Pipeline {
         let Some(mut held) = self.memo.take() else {
             return self.process(input, true);
         };
-        held.body.extend_from_slice(input);
+        let decoded = self.decode(input, true)?;
+        held.body.extend_from_slice(&decoded);
         let key = Memo::key(&held.inputs, &held.body);
         if let Some(hit) = held.memo.get(key, &held.inputs, &held.body) {
             self.stats = hit.stats.clone();
@@ -336,7 +351,7 @@ impl Pipeline {
             self.memo_outcome = Some(MemoOutcome::Hit);
             return Ok(hit.output.clone());
         }
-        let out = self.process(&held.body, true)?;
+        let out = self.produce(&held.body, true)?;
         if self.failed_open.is_none() {
             let stored = held
                 .memo
@@ -432,6 +447,23 @@ mod tests {
         let (out, outcome, _) = memoized(&memo, granted, identity, &[DOC]);
         assert!(!String::from_utf8_lossy(&out).contains("data-consent-src"));
         assert!(matches!(outcome, Some(MemoOutcome::Miss(_))));
+        // A gzip body from the origin is held by its decoded size and hits the same way.
+        let gzipped = {
+            use std::io::Write as _;
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(DOC).unwrap();
+            e.finish().unwrap()
+        };
+        let from_gzip = plan(Some(Coding::Gzip), None, false);
+        let (first, _, _) = memoized(&memo, pg.clone(), from_gzip, &[&gzipped]);
+        let (again, outcome, _) = memoized(
+            &memo,
+            pg.clone(),
+            from_gzip,
+            &[&gzipped[..7], &gzipped[7..]],
+        );
+        assert_eq!(again, first);
+        assert_eq!(outcome, Some(MemoOutcome::Hit));
         // Larger than max_body_bytes: streamed as without the memo.
         let big = [DOC, &[b' '; 300][..]].concat();
         let (out, outcome, _) = memoized(&memo, pg.clone(), identity, &[&big[..150], &big[150..]]);
