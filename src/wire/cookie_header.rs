@@ -105,8 +105,9 @@ pub fn serialize<'a>(pairs: impl Iterator<Item = &'a Pair<'a>>) -> Vec<u8> {
             out.extend_from_slice(b"; ");
         }
         // A nameless value containing `=` keeps its leading `=`: written bare it would read
-        // back as a cookie named by its first part.
-        if !p.name.is_empty() || p.value.contains(&b'=') {
+        // back as a cookie named by its first part. A bare `=` stays too (written empty it
+        // would vanish).
+        if !p.name.is_empty() || p.value.is_empty() || p.value.contains(&b'=') {
             out.extend_from_slice(p.name);
             out.push(b'=');
         }
@@ -122,9 +123,9 @@ mod tests {
     #[test]
     fn a_nameless_value_with_an_equals_sign_reads_back_nameless() {
         // Found by the cookie_header fuzz target.
-        let jar = Jar::parse([&b"=x=y; a=1; flag"[..]]);
+        let jar = Jar::parse([&b"=x=y; a=1; flag; ="[..]]);
         let bytes = serialize(jar.pairs().iter());
-        assert_eq!(bytes, b"=x=y; a=1; flag");
+        assert_eq!(bytes, b"=x=y; a=1; flag; =");
         assert_eq!(Jar::parse([bytes.as_slice()]).pairs(), jar.pairs());
     }
 
