@@ -214,14 +214,8 @@ impl Pool {
     /// request is answered 502 at once).
     pub fn select(&self, tried: &[SocketAddr]) -> Option<SocketAddr> {
         let now = Instant::now();
-        let ejected = self
-            .ejected
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .filter(|(_, until)| **until > now)
-            .map(|(a, _)| *a)
-            .collect::<Vec<_>>();
+        let ejected = self.ejected();
+        let is_ejected = |a: &SocketAddr| ejected.get(a).is_some_and(|until| *until > now);
         let n = self
             .lb
             .backends()
@@ -233,7 +227,7 @@ impl Pool {
             self.lb
                 .select_with(b"", n, |b, healthy| {
                     inet(b).is_some_and(|a| {
-                        healthy && !tried.contains(&a) && !(skip_ejected && ejected.contains(&a))
+                        healthy && !tried.contains(&a) && !(skip_ejected && is_ejected(&a))
                     })
                 })
                 .and_then(|b| inet(&b))
@@ -241,12 +235,15 @@ impl Pool {
         pick(true).or_else(|| pick(false))
     }
 
+    fn ejected(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Instant>> {
+        self.ejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Skips an upstream for one check interval after a failed connect.
     pub fn eject(&self, addr: SocketAddr) {
-        let mut ejected = self
-            .ejected
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ejected = self.ejected();
         let now = Instant::now();
         ejected.retain(|_, until| *until > now);
         ejected.insert(addr, now + self.eject_for);
@@ -260,11 +257,7 @@ impl Pool {
     /// Every upstream's state.
     pub fn states(&self) -> Vec<UpstreamState> {
         let now = Instant::now();
-        let ejected = self
-            .ejected
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let ejected = self.ejected();
         self.lb
             .backends()
             .get_backend()

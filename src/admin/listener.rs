@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pingora::apps::{HttpServerApp, ReusedHttpStream};
-use pingora::protocols::http::ServerSession;
+use pingora::apps::ServerApp;
 use pingora::protocols::l4::stream::Stream;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
@@ -90,7 +89,11 @@ impl BackgroundService for AdminListener {
                 Ok((tcp, _)) => {
                     let app = Arc::clone(&self.app);
                     let shutdown = shutdown.clone();
-                    tokio::spawn(async move { serve(app, tcp, shutdown).await });
+                    // Pingora's own HTTP connection loop (keep-alive, pipelining).
+                    tokio::spawn(async move {
+                        app.process_new(Box::new(Stream::from(tcp)), &shutdown)
+                            .await
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors, typically: back off instead of spinning.
@@ -99,18 +102,5 @@ impl BackgroundService for AdminListener {
                 }
             }
         }
-    }
-}
-
-/// One admin connection, request after request while the client keeps it alive.
-async fn serve(app: Arc<Admin>, tcp: tokio::net::TcpStream, shutdown: ShutdownWatch) {
-    let mut next = Some(ReusedHttpStream::new(Box::new(Stream::from(tcp)), None));
-    while let Some(reused) = next.take() {
-        let (stream, settings) = reused.consume();
-        let mut session = ServerSession::new_http1(stream);
-        if let Some(settings) = settings {
-            settings.apply_to_session(&mut session);
-        }
-        next = app.process_new_http(session, &shutdown).await;
     }
 }

@@ -37,13 +37,13 @@ pub fn headers_received() {
 #[derive(Debug)]
 pub struct Slot {
     open: Arc<AtomicUsize>,
-    metrics: Metrics,
+    gauge: prometheus::IntGauge,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.open.fetch_sub(1, Ordering::AcqRel);
-        self.metrics.downstream_connections.dec();
+        self.gauge.dec();
     }
 }
 
@@ -88,7 +88,7 @@ impl<A> Downstream<A> {
         self.metrics.downstream_connections.inc();
         Some(Arc::new(Slot {
             open: Arc::clone(&self.open),
-            metrics: self.metrics.clone(),
+            gauge: self.metrics.downstream_connections.clone(),
         }))
     }
 

@@ -427,20 +427,6 @@ impl ConsentGate {
     }
 }
 
-/// Counts what the memo did for one response.
-fn record_memo(m: &crate::metrics::Metrics, site: &str, outcome: html::pipeline::MemoOutcome) {
-    m.memo_lookups
-        .with_label_values(&[site, outcome.label()])
-        .inc();
-    if let html::pipeline::MemoOutcome::Miss(stored) = outcome {
-        m.memo_evictions.inc_by(stored.evicted as u64);
-        m.memo_bytes
-            .set(i64::try_from(stored.bytes).unwrap_or(i64::MAX));
-        m.memo_entries
-            .set(i64::try_from(stored.entries).unwrap_or(i64::MAX));
-    }
-}
-
 #[async_trait]
 impl ProxyHttp for ConsentGate {
     type CTX = RequestState;
@@ -656,7 +642,7 @@ impl ProxyHttp for ConsentGate {
                     *body = Some(out);
                 }
                 if let Some(outcome) = memo {
-                    record_memo(m, site, outcome);
+                    record::memo(m, site, outcome);
                 }
                 if end_of_stream {
                     self.record_neutralized(ctx);

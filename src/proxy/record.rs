@@ -157,3 +157,21 @@ pub fn record(engine: &Engine, site: &str, events: &[Event], summary: &mut Summa
         }
     }
 }
+
+/// Counts what the memo did for one response.
+pub(super) fn memo(
+    m: &crate::metrics::Metrics,
+    site: &str,
+    outcome: crate::html::pipeline::MemoOutcome,
+) {
+    m.memo_lookups
+        .with_label_values(&[site, outcome.label()])
+        .inc();
+    if let crate::html::pipeline::MemoOutcome::Miss(stored) = outcome {
+        m.memo_evictions.inc_by(stored.evicted as u64);
+        m.memo_bytes
+            .set(i64::try_from(stored.bytes).unwrap_or(i64::MAX));
+        m.memo_entries
+            .set(i64::try_from(stored.entries).unwrap_or(i64::MAX));
+    }
+}

@@ -192,10 +192,9 @@ fn attribute_value(doc: &[u8], at: usize) -> Option<&[u8]> {
 /// Whether CSS in a `style` attribute could fetch: `url(`, `@import`, or a character reference
 /// (which could spell either).
 fn css_can_fetch(value: &[u8]) -> bool {
-    let lower = value.to_ascii_lowercase();
     [&b"url("[..], b"@import", b"&#", b"&lpar", b"&commat"]
         .iter()
-        .any(|t| lower.windows(t.len()).any(|w| w == *t))
+        .any(|t| value.windows(t.len()).any(|w| w.eq_ignore_ascii_case(t)))
 }
 
 impl Selectors {
