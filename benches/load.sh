@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Load benchmark with public tools (nginx, wrk), side by side in one run on loopback.
 #
-# An nginx origin serves five pages: a large page (~290 KB, the vendors' published tags in the
-# head and article markup), a home page (~120 KB), a 1 KB page, 135 KB of JSON, and a ~120 KB page
-# whose body changes on every request (an SSI request id, so no memo can help). In front of it,
-# each with one worker:
+# An nginx origin serves six pages: a large page (~360 KB, the vendors' published tags in the
+# head and article markup), a home page (~120 KB), a 1 KB page, ~180 KB of JSON, and the home
+# page and the 1 KB page with a body that changes on every request (an SSI request id, so no
+# memo can help). In front of it, each with one worker:
 #   nginx proxy            plain reverse proxy (buffers sized so nothing spills to disk)
 #   nginx sub_filter       the same with 5 literal sub_filter replacements on HTML
 #   nginx sub_filter gzip  the same, compressing for the client (gzip level 1)
+#   pingora, no hooks      examples/bare_proxy.rs: Pingora with nothing added, the floor of
+#                          any proxy built on it (tells Pingora's cost from consent-gate's)
 #   consent-gate off       a site in mode "off"
 #   consent-gate pass      enforce mode with full consent (nothing to rewrite)
 #   consent-gate rewrite   enforce mode, no consent: trackers neutralized (memo on: a repeated
-#                          page is a memo hit; the changing page is rewritten every time)
+#                          page is a memo hit; a changing page is rewritten every time)
 #   consent-gate gzip      rewriting, compressing for the client (gzip level 1)
-# and prints requests/s, p99 latency and the ratios the sizing guide quotes.
+# First each runs as fast as it can (requests/s, p99); then nginx and consent-gate run again
+# at half of their own maximum rate (benches/paced.lua), where latency is what a visitor sees
+# on a loaded but not saturated proxy. Prints the ratios the sizing guide quotes.
 #
 # Usage: benches/load.sh [seconds per run, default 10] [connections, default 16]
 # Needs nginx and wrk (installed with apt-get when missing, as root) and cmake for the build.
@@ -29,7 +33,7 @@ for tool in nginx wrk; do
 done
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v cmake >/dev/null 2>&1 || apt-get install -y -qq cmake >/dev/null
-cargo build --release --locked -q
+cargo build --release --locked -q --bin consent-gate --example bare_proxy
 
 WORK="$(mktemp -d)"
 cleanup() {
@@ -40,7 +44,7 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ORIGIN="$(free_port)"; PROXY="$(free_port)"; SUB="$(free_port)"; SUBGZ="$(free_port)"
-CG="$(free_port)"; ADMIN="$(free_port)"
+CG="$(free_port)"; ADMIN="$(free_port)"; BARE="$(free_port)"
 
 # --- pages ------------------------------------------------------------------------------
 mkdir -p "$WORK/www"
@@ -73,6 +77,7 @@ items=[{"id":i,"title":"A long headline about something","url":"/news/%d"%i,"tag
 print(json.dumps({"items":items}))' > "$WORK/www/data.json"
 # The changing page: SSI puts a new request id in every response.
 sed 's|<main>|<main><p>request <!--# echo var="request_id" --></p>|' "$WORK/www/home.html" > "$WORK/www/changing.html"
+sed 's|<h1>Hello</h1>|<h1>Hello</h1><p>request <!--# echo var="request_id" --></p>|' "$WORK/www/small.html" > "$WORK/www/changing-small.html"
 
 # --- nginx: origin and the three nginx front ends ------------------------------------------
 SUBS='sub_filter "googletagmanager.com" "blocked.invalid"; sub_filter "connect.facebook.net" "blocked.invalid"; sub_filter "static.hotjar.com" "blocked.invalid"; sub_filter "snap.licdn.com" "blocked.invalid"; sub_filter "analytics.tiktok.com" "blocked.invalid"; sub_filter_once off; sub_filter_types text/html;'
@@ -96,7 +101,7 @@ CONF
   "$NGINX" -c "$WORK/$1.conf"
 }
 PROXYING='proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Accept-Encoding ""; proxy_buffers 64 16k; proxy_busy_buffers_size 64k; proxy_max_temp_file_size 0;'
-nginx_conf origin "$ORIGIN" "root $WORK/www; location = /changing.html { ssi on; } location / { add_header Set-Cookie \"_ga=GA1.1.1; Path=/\"; add_header Set-Cookie \"sid=1; Path=/\"; }"
+nginx_conf origin "$ORIGIN" "root $WORK/www; location ~ ^/changing { ssi on; } location / { add_header Set-Cookie \"_ga=GA1.1.1; Path=/\"; add_header Set-Cookie \"sid=1; Path=/\"; }"
 nginx_conf proxy "$PROXY" "location / { proxy_pass http://origin; $PROXYING }"
 nginx_conf sub "$SUB" "location / { proxy_pass http://origin; $PROXYING $SUBS }"
 nginx_conf subgz "$SUBGZ" "location / { proxy_pass http://origin; $PROXYING $SUBS gzip on; gzip_comp_level 1; gzip_types text/html application/json; }"
@@ -126,32 +131,52 @@ upstreams = ["127.0.0.1:$ORIGIN"]
 CONF
 RUST_LOG=error target/release/consent-gate run --config "$WORK/config.toml" 2>"$WORK/cg.log" &
 CG_PID=$!
+target/release/examples/bare_proxy "127.0.0.1:$BARE" "127.0.0.1:$ORIGIN" 2>"$WORK/bare.log" &
+echo $! > "$WORK/bare.pid"
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$ADMIN/readyz" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$BARE/small.html" >/dev/null && break; sleep 0.1; done
 
 # --- runs -------------------------------------------------------------------------------
 ALL="Cookie: consent_gate=v1.functional:1.analytics:1.marketing:1"
-declare -A RPS
+declare -A RPS P99 URL HDR
+ms() { # a wrk latency (us, ms or s) in milliseconds
+  echo "$1" | awk '/us$/ {sub(/us$/, ""); printf "%.2f", $0 / 1000; exit}
+                   /ms$/ {sub(/ms$/, ""); printf "%.2f", $0; exit}
+                   /s$/ {sub(/s$/, ""); printf "%.2f", $0 * 1000}'
+}
 run() { # key, url, [header...]
   local key="$1" url="$2"; shift 2
   local args=()
   for h in "$@"; do args+=(-H "$h"); done
+  URL[$key]="$url"; HDR[$key]="$(printf '%s\n' "$@")"
   local out
   out="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${args[@]}" "$url")"
-  local rps p99
-  rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
-  p99="$(echo "$out" | awk '$1 == "99%" {print $2}')"
-  RPS[$key]="$rps"
-  printf '  %-26s %10s req/s   p99 %s\n' "$key" "$rps" "$p99"
+  RPS[$key]="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
+  P99[$key]="$(ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")"
+  printf '  %-30s %10s req/s   p99 %6s ms\n' "$key" "${RPS[$key]}" "${P99[$key]}"
+}
+declare -A PACED
+paced() { # key: rerun at half of its measured maximum rate, record p99
+  local key="$1" rate args=()
+  rate="$(python3 -c "import sys; print(max(1, int(float(sys.argv[1] or 0) / 2)))" "${RPS[$key]:-0}")"
+  while IFS= read -r h; do [ -n "$h" ] && args+=(-H "$h"); done <<< "${HDR[$key]}"
+  local out
+  out="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${args[@]}" -s benches/paced.lua "${URL[$key]}" -- "$rate")"
+  PACED[$key]="$(ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")"
+  printf '  %-30s at %7s req/s: p99 %6s ms (achieved %s req/s)\n' "$key" "$rate" "${PACED[$key]}" "$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
 }
 ID="Accept-Encoding: identity"
 GZ="Accept-Encoding: gzip"
-echo "${DURATION}s per run, $CONNECTIONS connections, one worker each; pages: $(cd "$WORK/www" && wc -c large.html home.html small.html data.json changing.html | head -5 | awk '{printf "%s %s B; ", $2, $1}')"
-for p in large home small data changing; do
-  f="$p.html"; [ "$p" = data ] && f=data.json
+PAGES="large home small data changing changing-small"
+file() { case "$1" in data) echo data.json ;; *) echo "$1.html" ;; esac; }
+echo "${DURATION}s per run, $CONNECTIONS connections, one worker each; pages: $(cd "$WORK/www" && wc -c large.html home.html small.html data.json changing.html changing-small.html | head -6 | awk '{printf "%s %s B; ", $2, $1}')"
+for p in $PAGES; do
+  f="$(file "$p")"
   echo "$f"
   run "$p nginx proxy" "http://127.0.0.1:$PROXY/$f" "$ID"
   [ "$p" = data ] || run "$p nginx sub_filter" "http://127.0.0.1:$SUB/$f" "$ID"
   [ "$p" = data ] || run "$p nginx sub_filter gzip" "http://127.0.0.1:$SUBGZ/$f" "$GZ"
+  run "$p pingora, no hooks" "http://127.0.0.1:$BARE/$f" "$ID"
   run "$p cg off" "http://127.0.0.1:$CG/$f" "$ID" "Host: off.test"
   run "$p cg pass-through" "http://127.0.0.1:$CG/$f" "$ID" "$ALL"
   [ "$p" = data ] || run "$p cg rewrite" "http://127.0.0.1:$CG/$f" "$ID"
@@ -159,12 +184,29 @@ for p in large home small data changing; do
 done
 curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E '^consent_gate_memo_lookups_total.*site="load"' | sed 's/^/  /' || true
 
+echo "latency at half of each one's maximum rate:"
+for p in $PAGES; do
+  paced "$p nginx proxy"
+  paced "$p cg pass-through"
+  if [ "$p" != data ]; then
+    paced "$p nginx sub_filter"
+    paced "$p cg rewrite"
+  fi
+done
+
 echo "ratios (1.0 = as fast as the nginx reference):"
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1] or 0), float(sys.argv[2] or 1); print(f'{a/b:.2f}')" "${RPS[$1]:-0}" "${RPS[$2]:-1}"; }
-for p in large home small data changing; do
-  printf '  %-9s pass-through/nginx proxy %s   off/nginx proxy %s' "$p" "$(ratio "$p cg pass-through" "$p nginx proxy")" "$(ratio "$p cg off" "$p nginx proxy")"
+above() { python3 -c "import sys; a, b = sys.argv[1], sys.argv[2]; print(f'{float(a)-float(b):+.2f} ms' if a and b else 'n/a')" "${PACED[$1]:-}" "${PACED[$2]:-}"; }
+for p in $PAGES; do
+  printf '  %-15s pass-through/nginx proxy %s   off/nginx proxy %s   pingora floor/nginx proxy %s' "$p" "$(ratio "$p cg pass-through" "$p nginx proxy")" "$(ratio "$p cg off" "$p nginx proxy")" "$(ratio "$p pingora, no hooks" "$p nginx proxy")"
   if [ "$p" != data ]; then
     printf '   rewrite/sub_filter %s   rewrite gzip/sub_filter gzip %s' "$(ratio "$p cg rewrite" "$p nginx sub_filter")" "$(ratio "$p cg rewrite gzip" "$p nginx sub_filter gzip")"
   fi
+  echo
+done
+echo "p99 at half rate, consent-gate minus nginx:"
+for p in $PAGES; do
+  printf '  %-15s pass-through vs proxy %s' "$p" "$(above "$p cg pass-through" "$p nginx proxy")"
+  [ "$p" = data ] || printf '   rewrite vs sub_filter %s' "$(above "$p cg rewrite" "$p nginx sub_filter")"
   echo
 done

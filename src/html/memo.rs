@@ -10,6 +10,10 @@
 //! to such a response's first byte, the time the origin takes to send its body; larger bodies
 //! stream as before, unmemoized. A hit needs the same inputs and the same body byte for byte
 //! (the hash only finds the candidate), so a wrong hit cannot happen.
+//!
+//! A rewrite is remembered the second time its body is seen (the first sighting records only
+//! the key): a page whose body changes on every request never fills the memo, never evicts
+//! pages that repeat, and costs no more than the lookup.
 
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +24,9 @@ use super::Stats;
 
 /// Fixed cost charged per entry on top of its bytes (map slot, bookkeeping).
 const ENTRY_OVERHEAD: usize = 256;
+
+/// Keys of bodies seen once, remembered so that a second sighting stores the rewrite.
+const SEEN_KEYS: usize = 8192;
 
 /// Size limits.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +57,8 @@ impl Entry {
 struct Inner {
     map: LruCache<u64, Arc<Entry>>,
     bytes: usize,
+    /// Keys seen once and not stored (least recently seen dropped first).
+    seen: LruCache<u64, ()>,
 }
 
 /// The memo shared by every request.
@@ -84,6 +93,9 @@ impl Memo {
             inner: Mutex::new(Inner {
                 map: LruCache::unbounded(),
                 bytes: 0,
+                seen: LruCache::new(
+                    std::num::NonZeroUsize::new(SEEN_KEYS).unwrap_or(std::num::NonZeroUsize::MIN),
+                ),
             }),
             settings,
         }
@@ -115,6 +127,27 @@ impl Memo {
         let mut inner = self.lock();
         let entry = inner.map.get(&key)?;
         (entry.inputs == inputs && entry.body == body).then(|| Arc::clone(entry))
+    }
+
+    /// Whether a rewrite with this key should be stored: true the second time the key is
+    /// seen (within the last few thousand unstored keys), false the first time.
+    pub fn admit(&self, key: u64) -> bool {
+        let mut inner = self.lock();
+        if inner.seen.pop(&key).is_some() {
+            return true;
+        }
+        inner.seen.put(key, ());
+        false
+    }
+
+    /// What the memo holds now (for a rewrite that was not stored).
+    pub fn unchanged(&self) -> Stored {
+        let inner = self.lock();
+        Stored {
+            evicted: 0,
+            bytes: inner.bytes,
+            entries: inner.map.len(),
+        }
     }
 
     /// Remembers a rewrite, evicting the least recently used entries beyond the size cap.
@@ -165,6 +198,7 @@ impl Memo {
     pub fn clear(&self) {
         let mut inner = self.lock();
         inner.map.clear();
+        inner.seen.clear();
         inner.bytes = 0;
     }
 
@@ -257,5 +291,21 @@ mod tests {
         assert_eq!(s.entries, 4);
         m.clear();
         assert_eq!(m.usage(), (0, 0));
+    }
+
+    #[test]
+    fn a_key_is_admitted_the_second_time_it_is_seen() {
+        let m = memo(1 << 20);
+        assert!(!m.admit(1));
+        assert!(!m.admit(2));
+        assert!(m.admit(1), "second sighting");
+        assert!(!m.admit(1), "the sighting was used up");
+        // Keys seen once are bounded: the oldest are forgotten.
+        for k in 100..100 + SEEN_KEYS as u64 {
+            assert!(!m.admit(k));
+        }
+        assert!(!m.admit(2), "forgotten after SEEN_KEYS newer keys");
+        m.clear();
+        assert!(!m.admit(100), "cleared with the entries");
     }
 }

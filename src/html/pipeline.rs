@@ -142,20 +142,15 @@ impl Pipeline {
     /// memo. Call last: the inputs it records are everything the output depends on besides the
     /// body (the page decision, the plan, the guard tag and the banner).
     pub fn with_memo(mut self, memo: Arc<Memo>) -> Self {
-        let inputs = match &self.pending {
-            Some((page, _)) => format!(
-                "{}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}",
-                page.rules.id(),
-                page.allowed,
-                page.site,
-                page.report_only,
-                page.tcf_vendors,
-                self.plan,
-                self.guard,
-                self.banner
-            ),
-            None => return self,
+        let Some((page, _)) = &self.pending else {
+            return self;
         };
+        let inputs = memo_inputs(
+            page,
+            &self.plan,
+            self.guard.as_deref(),
+            self.banner.as_ref(),
+        );
         self.memo = Some(Held {
             memo,
             inputs,
@@ -194,18 +189,19 @@ impl Pipeline {
         }
     }
 
-    /// Starts the rewriter on what was sniffed; with `whole`, that is the entire document, and
-    /// the rewriter runs only the attribute checks its bytes can need.
-    fn start(&mut self, whole: bool) -> Result<(), HtmlError> {
+    /// Starts the rewriter on the first bytes of the document (`first`, at least three bytes
+    /// unless the document is shorter); with `whole`, they are the entire document, and the
+    /// rewriter runs only the attribute checks its bytes can need.
+    fn start(&mut self, whole: bool, first: &[u8]) -> Result<(), HtmlError> {
         let Some((page, selectors)) = self.pending.take() else {
             return Ok(());
         };
         let selectors = if whole {
-            selectors.narrowed(&self.sniffed)
+            selectors.narrowed(first)
         } else {
             selectors
         };
-        let (encoding, sniff_meta) = match self.sniffed.as_slice() {
+        let (encoding, sniff_meta) = match first {
             [0xEF, 0xBB, 0xBF, ..] => (encoding_rs::UTF_8, false),
             [0xFE, 0xFF, ..] | [0xFF, 0xFE, ..] => {
                 return Err(HtmlError::Encoding("UTF-16 (byte order mark)".into()));
@@ -223,6 +219,10 @@ impl Pipeline {
         }
         if let Some((html, tools)) = self.banner.take() {
             rewriter.inject_banner(html, tools);
+        }
+        if whole {
+            // The output is about the input's size: one allocation instead of a doubling series.
+            rewriter.reserve_output(first.len() + first.len() / 8 + 4096);
         }
         self.rewriter = Some(rewriter);
         Ok(())
@@ -253,25 +253,33 @@ impl Pipeline {
         if passthrough {
             return Ok(decoded.to_vec());
         }
-        let input: Vec<u8>;
-        let data = if self.pending.is_some() {
+        let sniffed: Vec<u8>;
+        let data = if self.pending.is_none() {
+            decoded
+        } else if self.sniffed.is_empty() && (decoded.len() >= 3 || end) {
+            // The first chunk shows enough to start: no copy of it.
+            if let Err(e) = self.start(end, decoded) {
+                self.sniffed.extend_from_slice(decoded);
+                return self.absorb(e);
+            }
+            decoded
+        } else {
             self.sniffed.extend_from_slice(decoded);
             if self.sniffed.len() < 3 && !end {
                 return Ok(Vec::new());
             }
-            if let Err(e) = self.start(end) {
+            sniffed = std::mem::take(&mut self.sniffed);
+            if let Err(e) = self.start(end, &sniffed) {
+                self.sniffed = sniffed;
                 return self.absorb(e);
             }
-            input = std::mem::take(&mut self.sniffed);
-            input.as_slice()
-        } else {
-            decoded
+            sniffed.as_slice()
         };
         let Some(rewriter) = self.rewriter.as_mut() else {
             return Ok(data.to_vec());
         };
         let mut out = match rewriter.write(data) {
-            Ok(b) => b.to_vec(),
+            Ok(b) => Vec::from(b),
             Err(e) => return self.absorb(e),
         };
         if end {
@@ -289,16 +297,21 @@ impl Pipeline {
         Ok(out)
     }
 
-    /// Decodes an origin body chunk (the whole remainder at the end).
-    fn decode(&mut self, input: &[u8], end: bool) -> Result<Vec<u8>, PipelineError> {
-        let mut decoded = match self.decoder.as_mut() {
-            Some(d) => d.write(input)?,
-            None => input.to_vec(),
+    /// Decodes an origin body chunk (the whole remainder at the end); borrowed when the body
+    /// is not compressed.
+    fn decode<'a>(
+        &mut self,
+        input: &'a [u8],
+        end: bool,
+    ) -> Result<std::borrow::Cow<'a, [u8]>, PipelineError> {
+        let Some(d) = self.decoder.as_mut() else {
+            return Ok(std::borrow::Cow::Borrowed(input));
         };
-        if end && let Some(d) = self.decoder.as_mut() {
+        let mut decoded = d.write(input)?;
+        if end {
             decoded.extend(d.finish()?);
         }
-        Ok(decoded)
+        Ok(std::borrow::Cow::Owned(decoded))
     }
 
     /// Rewrites decoded HTML and encodes it for the client.
@@ -353,13 +366,96 @@ impl Pipeline {
         }
         let out = self.produce(&held.body, true)?;
         if self.failed_open.is_none() {
-            let stored = held
-                .memo
-                .put(key, held.inputs, held.body, out.clone(), self.stats());
+            let stored = if held.memo.admit(key) {
+                held.memo
+                    .put(key, held.inputs, held.body, out.clone(), self.stats())
+            } else {
+                held.memo.unchanged()
+            };
             self.memo_outcome = Some(MemoOutcome::Miss(stored));
         }
         Ok(out)
     }
+}
+
+/// Everything a rewrite's output depends on besides the body, as the memo's key text (written
+/// by hand: formatting the structs with `Debug` cost a microsecond per response). The
+/// structs are taken apart field by field, so that a field added to them later fails to compile
+/// here until it is part of the key (a field missing from the key could give a wrong hit).
+fn memo_inputs(
+    page: &Page,
+    plan: &Plan,
+    guard: Option<&str>,
+    banner: Option<&(String, Vec<String>)>,
+) -> String {
+    use std::fmt::Write as _;
+    let Page {
+        rules,
+        allowed,
+        site,
+        report_only,
+        tcf_vendors,
+    } = page;
+    let Plan {
+        decode,
+        encode,
+        charset,
+        limits,
+        decode_limits,
+    } = plan;
+    let RewriteLimits {
+        max_parser_memory,
+        max_inline_script,
+        iframe_placeholder,
+        fail_open,
+    } = limits;
+    let super::codec::DecodeLimits {
+        max_bytes,
+        max_ratio,
+    } = decode_limits;
+    let mut s = String::with_capacity(
+        160 + site.len()
+            + guard.map_or(0, str::len)
+            + banner.map_or(0, |(html, tools)| html.len() + tools.len() * 24),
+    );
+    let _ = write!(
+        s,
+        "{}|{}|{}:{site}|{report_only}|{}|{}|{}|{}|{max_parser_memory}|{max_inline_script}|{iframe_placeholder}|{fail_open}|{max_bytes}|{max_ratio}|",
+        rules.id(),
+        allowed.bits(),
+        site.len(),
+        decode.map_or("-", |c| c.token()),
+        encode.map_or("-", |(c, _)| c.token()),
+        encode.map_or(0, |(_, level)| level),
+        charset.map_or("-", |c| c.name()),
+    );
+    match tcf_vendors {
+        Some(vendors) => {
+            for v in vendors.iter() {
+                let _ = write!(s, "{v},");
+            }
+        }
+        None => s.push('-'),
+    }
+    // Free text carries its length, so that no two different inputs spell the same key.
+    let text = |s: &mut String, t: &str| {
+        let _ = write!(s, "|{}:", t.len());
+        s.push_str(t);
+    };
+    match guard {
+        Some(g) => text(&mut s, g),
+        None => s.push_str("|-"),
+    }
+    match banner {
+        Some((html, tools)) => {
+            text(&mut s, html);
+            for t in tools {
+                text(&mut s, t);
+            }
+        }
+        None => s.push_str("|-"),
+    }
+    s
 }
 
 #[cfg(test)]
@@ -427,8 +523,12 @@ mod tests {
         let pg = page();
         let gz = plan(None, Some((Coding::Gzip, 1)), false);
         let expected = run(gz, &[DOC]).unwrap();
+        // First sighting: rewritten, only noted; second: rewritten and stored; third: a hit.
         let (first, outcome, stats) = memoized(&memo, pg.clone(), gz, &[&DOC[..10], &DOC[10..]]);
         assert_eq!(first, expected);
+        assert!(matches!(outcome, Some(MemoOutcome::Miss(s)) if s.entries == 0));
+        let (second, outcome, _) = memoized(&memo, pg.clone(), gz, &[DOC]);
+        assert_eq!(second, expected);
         assert!(matches!(outcome, Some(MemoOutcome::Miss(s)) if s.entries == 1));
         let (again, outcome, again_stats) = memoized(&memo, pg.clone(), gz, &[DOC]);
         assert_eq!((again, outcome), (expected.clone(), Some(MemoOutcome::Hit)));
@@ -456,6 +556,8 @@ mod tests {
         };
         let from_gzip = plan(Some(Coding::Gzip), None, false);
         let (first, _, _) = memoized(&memo, pg.clone(), from_gzip, &[&gzipped]);
+        let (second, _, _) = memoized(&memo, pg.clone(), from_gzip, &[&gzipped]);
+        assert_eq!(second, first);
         let (again, outcome, _) = memoized(
             &memo,
             pg.clone(),

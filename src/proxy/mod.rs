@@ -737,6 +737,9 @@ impl ProxyHttp for ConsentGate {
                 .inc();
         }
         let neutralized = self.record_neutralized(ctx);
+        if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+            return;
+        }
         let site = self.site_label(ctx);
         let req = session.req_header();
         let status = session.response_written().map_or(0, |r| r.status.as_u16());

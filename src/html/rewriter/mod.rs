@@ -525,6 +525,11 @@ impl Rewriter {
         st.banner_tools = tool_hosts;
     }
 
+    /// Makes room for `bytes` of output ahead (a whole document's rewrite).
+    pub fn reserve_output(&self, bytes: usize) {
+        lock(&self.output).reserve(bytes);
+    }
+
     fn take_output(&self) -> Bytes {
         Bytes::from(std::mem::take(&mut *lock(&self.output)))
     }

@@ -1326,9 +1326,25 @@ impl BodyWriter {
         match self.body_mode {
             BM::Complete(_) => Ok(None),
             BM::ContentLength(_, _) => self.do_write_body(stream, buf).await,
-            BM::ChunkedEncoding(_) => self.do_write_chunked_body(stream, buf).await,
+            BM::ChunkedEncoding(_) => self.do_write_chunked_body(stream, buf, true).await,
             BM::UntilClose(_) => self.do_write_until_close_body(stream, buf).await,
             BM::ToSelect => Ok(None), // Error here?
+        }
+    }
+
+    /// consent-gate patch: [`Self::write_body`] without flushing a chunk, for a caller that
+    /// writes the last chunk next and flushes once (one write to the socket, not two).
+    pub async fn write_body_unflushed<S>(
+        &mut self,
+        stream: &mut S,
+        buf: &[u8],
+    ) -> Result<Option<usize>>
+    where
+        S: AsyncWrite + Unpin + Send,
+    {
+        match self.body_mode {
+            BM::ChunkedEncoding(_) => self.do_write_chunked_body(stream, buf, false).await,
+            _ => self.write_body(stream, buf).await,
         }
     }
 
@@ -1380,6 +1396,7 @@ impl BodyWriter {
         &mut self,
         stream: &mut S,
         buf: &[u8],
+        flush: bool,
     ) -> Result<Option<usize>>
     where
         S: AsyncWrite + Unpin + Send,
@@ -1394,7 +1411,9 @@ impl BodyWriter {
                     .write_all_buf(&mut output_buf)
                     .await
                     .or_err(WriteError, "while writing body")?;
-                stream.flush().await.or_err(WriteError, "flushing body")?;
+                if flush {
+                    stream.flush().await.or_err(WriteError, "flushing body")?;
+                }
                 self.body_mode = BM::ChunkedEncoding(written + chunk_size);
                 Ok(Some(chunk_size))
             }

@@ -654,7 +654,17 @@ impl HttpSession {
 
     /// Write the response header to the client.
     /// This function can be called more than once to send 1xx informational headers excluding 101.
-    pub async fn write_response_header(&mut self, mut header: Box<ResponseHeader>) -> Result<()> {
+    pub async fn write_response_header(&mut self, header: Box<ResponseHeader>) -> Result<()> {
+        self.write_response_header_flushing(header, true).await
+    }
+
+    /// consent-gate patch: with `may_flush` false the header stays in the write buffer; the
+    /// caller flushes it (with the body that follows it in the same batch).
+    async fn write_response_header_flushing(
+        &mut self,
+        mut header: Box<ResponseHeader>,
+        may_flush: bool,
+    ) -> Result<()> {
         // Prepare header (handle upgrades, set headers, initialize body writer, serialize to bytes)
         let Some((write_buf, flush)) = self.prepare_response_header(&mut header)? else {
             // Header already sent or should be ignored
@@ -664,7 +674,7 @@ impl HttpSession {
         match self.underlying_stream.write_all(&write_buf).await {
             Ok(()) => {
                 // flush the stream if 1xx header or there is no response body
-                if flush || self.body_writer.finished() {
+                if may_flush && (flush || self.body_writer.finished()) {
                     self.underlying_stream
                         .flush()
                         .await
@@ -1040,16 +1050,21 @@ impl HttpSession {
         self.body_reader.take_body_overread()
     }
 
-    async fn do_write_body_buf(&mut self) -> Result<Option<usize>> {
+    async fn do_write_body_buf(&mut self, flush: bool) -> Result<Option<usize>> {
         // Don't flush empty chunks, they are considered end of body for chunks
         if self.body_write_buf.is_empty() {
             return Ok(None);
         }
 
-        let written = self
-            .body_writer
-            .write_body(&mut self.underlying_stream, &self.body_write_buf)
-            .await;
+        let written = if flush {
+            self.body_writer
+                .write_body(&mut self.underlying_stream, &self.body_write_buf)
+                .await
+        } else {
+            self.body_writer
+                .write_body_unflushed(&mut self.underlying_stream, &self.body_write_buf)
+                .await
+        };
 
         if let Ok(Some(num_bytes)) = written {
             self.body_bytes_sent += num_bytes;
@@ -1062,12 +1077,16 @@ impl HttpSession {
     }
 
     async fn write_body_buf(&mut self) -> Result<Option<usize>> {
+        self.write_body_buf_flushing(true).await
+    }
+
+    async fn write_body_buf_flushing(&mut self, flush: bool) -> Result<Option<usize>> {
         match self.write_timeout(self.body_write_buf.len()) {
-            Some(t) => match timeout(t, self.do_write_body_buf()).await {
+            Some(t) => match timeout(t, self.do_write_body_buf(flush)).await {
                 Ok(res) => res,
                 Err(_) => Error::e_explain(WriteTimedout, format!("writing body, timeout: {t:?}")),
             },
-            None => self.do_write_body_buf().await,
+            None => self.do_write_body_buf(flush).await,
         }
     }
 
@@ -1561,7 +1580,9 @@ impl HttpSession {
         for task in tasks.into_iter() {
             end_stream = match task {
                 HttpTask::Header(header, end_stream) => {
-                    self.write_response_header(header)
+                    // consent-gate patch: the header goes out with the body of the same batch
+                    // (flushed below), not in a write of its own.
+                    self.write_response_header_flushing(header, false)
                         .await
                         .map_err(|e| e.into_down())?;
                     end_stream
@@ -1587,10 +1608,21 @@ impl HttpSession {
                 }
             }
         }
-        self.write_body_buf().await.map_err(|e| e.into_down())?;
+        // consent-gate patch: when the batch ends the body, the last chunk and the end of the
+        // body are flushed together by `finish_body`; otherwise whatever the batch wrote
+        // (a header held back above, a chunk) is flushed here.
+        self.write_body_buf_flushing(!end_stream)
+            .await
+            .map_err(|e| e.into_down())?;
         if end_stream {
             // no-op if body wasn't initialized or is finished already
             self.finish_body().await.map_err(|e| e.into_down())?;
+        } else {
+            self.underlying_stream
+                .flush()
+                .await
+                .or_err(WriteError, "flushing response")
+                .map_err(|e| e.into_down())?;
         }
         Ok(end_stream || self.body_writer.finished())
     }
