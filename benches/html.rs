@@ -70,6 +70,44 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    // lol_html's own cost once element selectors exist: the neutralizer's element selectors
+    // with handlers that do nothing (the parser then tokenizes every tag and tracks open
+    // elements). The neutralizer's real work is what it adds to this.
+    g.bench_function(
+        "lol_html, the neutralizer's selectors, empty handlers",
+        |b| {
+            use lol_html::{ElementContentHandlers, Selector};
+            let selectors: Vec<Selector> = [
+                "script",
+                "iframe[src]",
+                "img",
+                "source",
+                "link[href][rel]",
+                "noscript",
+                "style",
+                "body",
+            ]
+            .iter()
+            .map(|s| s.parse().expect("selector"))
+            .collect();
+            b.iter(|| {
+                let mut settings = lol_html::Settings::new();
+                for sel in &selectors {
+                    settings = settings.append_element_content_handler((
+                        std::borrow::Cow::Borrowed(sel),
+                        ElementContentHandlers::default()
+                            .element(|_: &mut lol_html::html_content::Element<'_, '_>| Ok(())),
+                    ));
+                }
+                let mut out = Vec::with_capacity(html.len() + 4096);
+                let mut rewriter =
+                    lol_html::HtmlRewriter::new(settings, |c: &[u8]| out.extend_from_slice(c));
+                rewriter.write(html.as_bytes()).expect("write");
+                rewriter.end().expect("end");
+                black_box(out)
+            })
+        },
+    );
     // The whole page known (a body the memo held back, or explain): only the attribute checks
     // its bytes can need run.
     g.bench_function("neutralize, nothing consented", |b| {
