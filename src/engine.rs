@@ -127,7 +127,7 @@ impl Engine {
         };
         engine.publish_rule_metrics();
         engine.initialise_metrics();
-        engine.warm_guards();
+        engine.warm_guards(&engine.rules.load());
         Ok(engine)
     }
 
@@ -224,18 +224,30 @@ impl Engine {
         self.guards.get(rules, &self.guard_settings)
     }
 
-    /// Builds the client guards of the current rules ahead of the first page that needs one
-    /// (tens of milliseconds with the default rules, which would otherwise land on a visitor's
-    /// request after every start and reload).
-    fn warm_guards(&self) {
-        if self.config.consent_endpoint.is_none() || !self.config.sites.iter().any(|s| s.guard) {
-            return;
+    /// Builds the client guards of a rule set ahead of the first page that needs one (tens of
+    /// milliseconds with the default rules, which would otherwise land on a visitor's request
+    /// after every start and reload). Returns the ids of the rule sets in `set`, whose guards
+    /// are to be kept.
+    fn warm_guards(&self, set: &RuleSet) -> Vec<u64> {
+        let mut ids = vec![set.shared.id()];
+        ids.extend(set.sites.iter().flatten().map(|r| r.id()));
+        if self.config.consent_endpoint.is_none() {
+            return ids;
         }
-        let set = self.rules.load();
-        self.guard(&set.shared);
-        for rules in set.sites.iter().flatten() {
-            self.guard(rules);
+        let mut shared = false;
+        for (site, overlay) in self.config.sites.iter().zip(&set.sites) {
+            match overlay {
+                _ if !site.guard => {}
+                Some(rules) => {
+                    self.guard(rules);
+                }
+                None => shared = true,
+            }
         }
+        if shared {
+            self.guard(&set.shared);
+        }
+        ids
     }
 
     /// Whether the proxy should receive traffic (`/readyz`).
@@ -273,9 +285,11 @@ impl Engine {
         }
         match compile_all(&self.config, &self.source, &files) {
             Ok(set) => {
+                // The new guards are built before the new rules are published, so no request
+                // waits for one; then the old ones go.
+                let keep = self.warm_guards(&set);
                 self.rules.store(Arc::new(set));
-                self.guards.clear();
-                self.warm_guards();
+                self.guards.keep_only(&keep);
                 if let Some(memo) = &self.memo {
                     memo.clear();
                     self.metrics.memo_bytes.set(0);

@@ -190,14 +190,16 @@ impl GuardCache {
         inner.by_name.get(name).cloned()
     }
 
-    /// Forgets every guard (the rules changed).
-    pub fn clear(&self) {
+    /// Forgets the guards of every rule set but those with the given ids (the rules changed;
+    /// the new sets' guards were built ahead).
+    pub fn keep_only(&self, ids: &[u64]) {
         let mut inner = self
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        inner.by_key.clear();
-        inner.by_name.clear();
+        inner.by_key.retain(|id, _| ids.contains(id));
+        let kept: Vec<String> = inner.by_key.values().map(|g| g.name.clone()).collect();
+        inner.by_name.retain(|name, _| kept.contains(name));
     }
 }
 

@@ -365,15 +365,22 @@ impl Pipeline {
             return Ok(hit.output.clone());
         }
         let out = self.produce(&held.body, true)?;
-        if self.failed_open.is_none() {
-            let stored = if held.memo.admit(key) {
-                held.memo
-                    .put(key, held.inputs, held.body, out.clone(), self.stats())
-            } else {
-                held.memo.unchanged()
-            };
-            self.memo_outcome = Some(MemoOutcome::Miss(stored));
+        if self.failed_open.is_some() {
+            return Ok(out);
         }
+        if !held.memo.admit(key) {
+            self.memo_outcome = Some(MemoOutcome::Miss(held.memo.unchanged()));
+            return Ok(out);
+        }
+        // Kept without the spare room the rewrite reserved, so the memo's size cap counts what
+        // it really holds.
+        let mut kept = Vec::from(out);
+        kept.shrink_to_fit();
+        let out = Bytes::from(kept);
+        let stored = held
+            .memo
+            .put(key, held.inputs, held.body, out.clone(), self.stats());
+        self.memo_outcome = Some(MemoOutcome::Miss(stored));
         Ok(out)
     }
 }
@@ -481,6 +488,89 @@ mod tests {
             },
             decode_limits: DecodeLimits::default(),
         }
+    }
+
+    /// Every input the output depends on changes the memo key; two inputs that differ never
+    /// spell the same key (a shared key would let a hit serve one decision's rewrite to another).
+    #[test]
+    fn every_decision_input_changes_the_memo_key() {
+        let base_page = page();
+        let base_plan = plan(None, None, false);
+        let banner = |html: &str, tools: &[&str]| {
+            Some((
+                html.to_owned(),
+                tools.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>(),
+            ))
+        };
+        let key =
+            |page: &Page, plan: &Plan, guard: Option<&str>, b: &Option<(String, Vec<String>)>| {
+                memo_inputs(page, plan, guard, b.as_ref())
+            };
+        let mut keys = vec![key(&base_page, &base_plan, None, &None)];
+        let mut other = base_page.clone();
+        other.allowed = crate::category::Categories::default().all();
+        keys.push(key(&other, &base_plan, None, &None));
+        let mut other = base_page.clone();
+        other.site = "example.org".into();
+        keys.push(key(&other, &base_plan, None, &None));
+        let mut other = base_page.clone();
+        other.report_only = true;
+        keys.push(key(&other, &base_plan, None, &None));
+        for vendors in [vec![], vec![1], vec![1, 2], vec![12]] {
+            let mut other = base_page.clone();
+            other.tcf_vendors = Some(vendors.into());
+            keys.push(key(&other, &base_plan, None, &None));
+        }
+        keys.push(key(
+            &base_page,
+            &plan(Some(Coding::Gzip), None, false),
+            None,
+            &None,
+        ));
+        keys.push(key(
+            &base_page,
+            &plan(None, Some((Coding::Gzip, 1)), false),
+            None,
+            &None,
+        ));
+        keys.push(key(
+            &base_page,
+            &plan(None, Some((Coding::Gzip, 4)), false),
+            None,
+            &None,
+        ));
+        keys.push(key(
+            &base_page,
+            &plan(None, Some((Coding::Brotli, 1)), false),
+            None,
+            &None,
+        ));
+        keys.push(key(&base_page, &plan(None, None, true), None, &None));
+        let mut charset = base_plan;
+        charset.charset = Some(encoding_rs::SHIFT_JIS);
+        keys.push(key(&base_page, &charset, None, &None));
+        // Free text: where one field ends and the next begins is never ambiguous.
+        for (guard, b) in [
+            (Some(""), None),
+            (Some("<script>"), None),
+            (None, banner("", &[])),
+            (Some("<script>"), banner("", &[])),
+            (Some("<script>|1:"), None),
+            (None, banner("<div>", &[])),
+            (None, banner("<div>", &["a"])),
+            (None, banner("<div>|1:a", &[])),
+            (None, banner("<div>", &["a", "b"])),
+            (None, banner("<div>", &["a|1:b"])),
+        ] {
+            keys.push(key(&base_page, &base_plan, guard, &b));
+        }
+        let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len(), "{keys:#?}");
+        // The same inputs always give the same key.
+        assert_eq!(
+            keys[0],
+            key(&base_page.clone(), &plan(None, None, false), None, &None)
+        );
     }
 
     fn run(p: Plan, chunks: &[&[u8]]) -> Result<Vec<u8>, PipelineError> {
