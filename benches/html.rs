@@ -76,23 +76,11 @@ fn bench(c: &mut Criterion) {
     g.bench_function(
         "lol_html, the neutralizer's selectors, empty handlers",
         |b| {
-            use lol_html::{ElementContentHandlers, Selector};
-            let selectors: Vec<Selector> = [
-                "script",
-                "iframe[src]",
-                "img",
-                "source",
-                "link[href][rel]",
-                "noscript",
-                "style",
-                "body",
-            ]
-            .iter()
-            .map(|s| s.parse().expect("selector"))
-            .collect();
+            use lol_html::ElementContentHandlers;
+            let elements = selectors.elements();
             b.iter(|| {
                 let mut settings = lol_html::Settings::new();
-                for sel in &selectors {
+                for sel in elements {
                     settings = settings.append_element_content_handler((
                         std::borrow::Cow::Borrowed(sel),
                         ElementContentHandlers::default()

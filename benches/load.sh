@@ -139,6 +139,7 @@ for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$BARE/small.html" >/dev/nul
 # --- runs -------------------------------------------------------------------------------
 ALL="Cookie: consent_gate=v1.functional:1.analytics:1.marketing:1"
 declare -A RPS P99 URL HDR
+wrk1() { wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@"; }
 ms() { # a wrk latency (us, ms or s) in milliseconds
   echo "$1" | awk '/us$/ {sub(/us$/, ""); printf "%.2f", $0 / 1000; exit}
                    /ms$/ {sub(/ms$/, ""); printf "%.2f", $0; exit}
@@ -150,7 +151,7 @@ run() { # key, url, [header...]
   for h in "$@"; do args+=(-H "$h"); done
   URL[$key]="$url"; HDR[$key]="$(printf '%s\n' "$@")"
   local out
-  out="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${args[@]}" "$url")"
+  out="$(wrk1 "${args[@]}" "$url")"
   RPS[$key]="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
   P99[$key]="$(ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")"
   printf '  %-30s %10s req/s   p99 %6s ms\n' "$key" "${RPS[$key]}" "${P99[$key]}"
@@ -161,7 +162,7 @@ paced() { # key: rerun at half of its measured maximum rate, record p99
   rate="$(python3 -c "import sys; print(max(1, int(float(sys.argv[1] or 0) / 2)))" "${RPS[$key]:-0}")"
   while IFS= read -r h; do [ -n "$h" ] && args+=(-H "$h"); done <<< "${HDR[$key]}"
   local out
-  out="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${args[@]}" -s benches/paced.lua "${URL[$key]}" -- "$rate")"
+  out="$(wrk1 "${args[@]}" -s benches/paced.lua "${URL[$key]}" -- "$rate")"
   PACED[$key]="$(ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")"
   printf '  %-30s at %7s req/s: p99 %6s ms (achieved %s req/s)\n' "$key" "$rate" "${PACED[$key]}" "$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
 }

@@ -50,6 +50,16 @@ pub struct RuleSet {
     pub sites: Vec<Option<Arc<Rules>>>,
 }
 
+impl RuleSet {
+    /// The ids of every compiled set in it.
+    fn ids(&self) -> Vec<u64> {
+        std::iter::once(&self.shared)
+            .chain(self.sites.iter().flatten())
+            .map(|r| r.id())
+            .collect()
+    }
+}
+
 /// Everything requests share.
 #[derive(Debug)]
 pub struct Engine {
@@ -226,13 +236,10 @@ impl Engine {
 
     /// Builds the client guards of a rule set ahead of the first page that needs one (tens of
     /// milliseconds with the default rules, which would otherwise land on a visitor's request
-    /// after every start and reload). Returns the ids of the rule sets in `set`, whose guards
-    /// are to be kept.
-    fn warm_guards(&self, set: &RuleSet) -> Vec<u64> {
-        let mut ids = vec![set.shared.id()];
-        ids.extend(set.sites.iter().flatten().map(|r| r.id()));
+    /// after every start and reload).
+    fn warm_guards(&self, set: &RuleSet) {
         if self.config.consent_endpoint.is_none() {
-            return ids;
+            return;
         }
         let mut shared = false;
         for (site, overlay) in self.config.sites.iter().zip(&set.sites) {
@@ -247,7 +254,6 @@ impl Engine {
         if shared {
             self.guard(&set.shared);
         }
-        ids
     }
 
     /// Whether the proxy should receive traffic (`/readyz`).
@@ -287,7 +293,8 @@ impl Engine {
             Ok(set) => {
                 // The new guards are built before the new rules are published, so no request
                 // waits for one; then the old ones go.
-                let keep = self.warm_guards(&set);
+                self.warm_guards(&set);
+                let keep = set.ids();
                 self.rules.store(Arc::new(set));
                 self.guards.keep_only(&keep);
                 if let Some(memo) = &self.memo {

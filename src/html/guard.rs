@@ -197,9 +197,9 @@ impl GuardCache {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        inner.by_key.retain(|id, _| ids.contains(id));
-        let kept: Vec<String> = inner.by_key.values().map(|g| g.name.clone()).collect();
-        inner.by_name.retain(|name, _| kept.contains(name));
+        let CacheInner { by_key, by_name } = &mut *inner;
+        by_key.retain(|id, _| ids.contains(id));
+        by_name.retain(|_, g| by_key.values().any(|k| Arc::ptr_eq(k, g)));
     }
 }
 

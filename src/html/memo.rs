@@ -61,6 +61,16 @@ struct Inner {
     seen: LruCache<u64, ()>,
 }
 
+impl Inner {
+    fn stored(&self, evicted: usize) -> Stored {
+        Stored {
+            evicted,
+            bytes: self.bytes,
+            entries: self.map.len(),
+        }
+    }
+}
+
 /// The memo shared by every request.
 pub struct Memo {
     inner: Mutex<Inner>,
@@ -142,12 +152,7 @@ impl Memo {
 
     /// What the memo holds now (for a rewrite that was not stored).
     pub fn unchanged(&self) -> Stored {
-        let inner = self.lock();
-        Stored {
-            evicted: 0,
-            bytes: inner.bytes,
-            entries: inner.map.len(),
-        }
+        self.lock().stored(0)
     }
 
     /// Remembers a rewrite, evicting the least recently used entries beyond the size cap.
@@ -169,11 +174,7 @@ impl Memo {
         let size = entry.size();
         let mut inner = self.lock();
         if size > self.settings.max_bytes / 4 {
-            return Stored {
-                evicted: 0,
-                bytes: inner.bytes,
-                entries: inner.map.len(),
-            };
+            return inner.stored(0);
         }
         if let Some(old) = inner.map.put(key, Arc::new(entry)) {
             inner.bytes = inner.bytes.saturating_sub(old.size());
@@ -187,11 +188,7 @@ impl Memo {
             inner.bytes = inner.bytes.saturating_sub(old.size());
             evicted += 1;
         }
-        Stored {
-            evicted,
-            bytes: inner.bytes,
-            entries: inner.map.len(),
-        }
+        inner.stored(evicted)
     }
 
     /// Forgets everything (after a rule reload: the old entries can no longer hit).
@@ -204,8 +201,8 @@ impl Memo {
 
     /// Bytes and entries held.
     pub fn usage(&self) -> (usize, usize) {
-        let inner = self.lock();
-        (inner.bytes, inner.map.len())
+        let s = self.unchanged();
+        (s.bytes, s.entries)
     }
 }
 

@@ -241,6 +241,21 @@ impl Selectors {
         })
     }
 
+    /// The element selectors, without the attribute checks (for measuring lol_html's own cost
+    /// with the same selectors).
+    pub fn elements(&self) -> [&Selector; 8] {
+        [
+            &self.script,
+            &self.iframe,
+            &self.img,
+            &self.source,
+            &self.link,
+            &self.noscript,
+            &self.style,
+            &self.body,
+        ]
+    }
+
     /// The selectors for a document whose whole bytes are known: only the attribute checks it
     /// can need. Variants are built once and kept (a few dozen at most in practice; past 256
     /// the full set is used).
