@@ -389,12 +389,27 @@ pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
     request(addr, "GET", path, headers)
 }
 
-/// A free loopback port (bound and released).
+/// A free loopback port for a server the test starts in another process.
+///
+/// The port has to be released before that process binds it, so it must be one nobody else
+/// takes in between: the kernel hands out ports from `ip_local_port_range` (32768-60999 by
+/// default) to every `bind(:0)` and outgoing connection, so a port from that range is soon
+/// reused by a parallel test's origin. Ports here come from 20000-32767 instead, each test
+/// process walking its own sequence (offset by its pid) and checking each port by binding it.
 pub fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 32_768 - FIRST;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919) % COUNT;
+    for _ in 0..COUNT {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = FIRST + (start + step) % COUNT;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            return l.local_addr().unwrap();
+        }
+    }
+    panic!("no free loopback port in {FIRST}-32767");
 }
 
 pub fn binary() -> PathBuf {
@@ -506,13 +521,25 @@ impl Proxy {
                 TcpStream::connect(admin).is_ok_and(|_| get(admin, "/readyz", &[]).status == 200);
             (admin_up && TcpStream::connect(addr).is_ok()).then_some(Ok(()))
         });
+        // Something else may already listen on the port (the proxy then logs that it is in use
+        // and keeps retrying): what answered was not this proxy, so start again on fresh ports.
+        let log_says_in_use = || {
+            std::fs::read_to_string(&log_path)
+                .unwrap_or_default()
+                .contains("in use")
+        };
         match ready {
+            Ok(()) if log_says_in_use() => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err((addr, admin))
+            }
             Ok(()) => Ok((addr, admin, child)),
             Err(status) => {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                if log.contains("in use") {
+                if log_says_in_use() {
                     return Err((addr, admin));
                 }
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                 panic!("consent-gate exited during start-up: {status}\n{log}");
             }
         }
