@@ -29,8 +29,18 @@ fn probe_target(listen: SocketAddr) -> SocketAddr {
     }
 }
 
+/// Whether every listen address accepts connections on a socket of this process: another
+/// process listening on a port this one has not bound yet (Pingora keeps retrying a taken
+/// address) must not make the proxy look ready.
 async fn all_accept(addrs: &[SocketAddr]) -> bool {
+    let owned = owned_listening_ports();
     for a in addrs {
+        if owned
+            .as_ref()
+            .is_some_and(|ports| !ports.contains(&a.port()))
+        {
+            return false;
+        }
         if tokio::net::TcpStream::connect(probe_target(*a))
             .await
             .is_err()
@@ -39,6 +49,52 @@ async fn all_accept(addrs: &[SocketAddr]) -> bool {
         }
     }
     true
+}
+
+/// The TCP ports this process listens on, from `/proc` (Linux): the inodes of the sockets among
+/// its open files, matched against the listening sockets in `/proc/net/tcp{,6}`. `None` where
+/// `/proc` cannot tell.
+fn owned_listening_ports() -> Option<std::collections::HashSet<u16>> {
+    let mut inodes = std::collections::HashSet::new();
+    for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        let target = target.to_string_lossy();
+        if let Some(inode) = target
+            .strip_prefix("socket:[")
+            .and_then(|t| t.strip_suffix(']'))
+        {
+            inodes.insert(inode.to_owned());
+        }
+    }
+    let mut ports = std::collections::HashSet::new();
+    let mut read_any = false;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        read_any = true;
+        ports.extend(listening_ports(&text, &inodes));
+    }
+    read_any.then_some(ports)
+}
+
+/// The local ports of the listening sockets (state `0A`) in a `/proc/net/tcp` table whose inode
+/// is one of `inodes`.
+fn listening_ports<'a>(
+    table: &'a str,
+    inodes: &'a std::collections::HashSet<String>,
+) -> impl Iterator<Item = u16> + 'a {
+    table.lines().skip(1).filter_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (local, state, inode) = (fields.get(1)?, fields.get(3)?, fields.get(9)?);
+        if *state != "0A" || !inodes.contains(*inode) {
+            return None;
+        }
+        let (_, port) = local.rsplit_once(':')?;
+        u16::from_str_radix(port, 16).ok()
+    })
 }
 
 /// The background service that marks the engine ready and, at shutdown, not ready.
@@ -73,5 +129,55 @@ impl BackgroundService for Readiness {
             () = probe => {}
         }
         self.engine.set_ready(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_process_listening_sockets_count() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1 0000000000000000 100 0 0 10 0
+   2: 0100007F:1F92 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 4243 1 0000000000000000 20 4 30 10 -1
+";
+        let inodes = ["4242", "4243"].map(str::to_owned).into();
+        assert_eq!(listening_ports(table, &inodes).collect::<Vec<_>>(), [8080]);
+    }
+
+    #[tokio::test]
+    async fn a_port_another_process_listens_on_is_not_ready() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = listener.local_addr().unwrap();
+        assert!(all_accept(&[ours]).await);
+        // A listener in another process: this one can connect to it but does not own it.
+        let listen = "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen()\n\
+                      print(s.getsockname()[1],flush=True)\ntime.sleep(30)";
+        let Ok(mut other) = std::process::Command::new("python3")
+            .args(["-c", listen])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("SKIPPED: python3 is needed to hold a port in another process");
+            return;
+        };
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(other.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let port: u16 = line.trim().parse().unwrap();
+        let theirs = SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(std::net::TcpStream::connect(theirs).is_ok());
+        let ready = all_accept(&[theirs]).await;
+        let _ = other.kill();
+        let _ = other.wait();
+        assert!(
+            !ready,
+            "a port held by another process made the proxy look ready"
+        );
     }
 }

@@ -32,6 +32,15 @@ pub enum BuildError {
         /// What failed.
         message: String,
     },
+    /// A proxy listener's address is taken (by another process, or an instance already
+    /// running; `run --upgrade` takes over from a running instance).
+    #[error("proxy listener {listen}: {source}")]
+    Listen {
+        /// The address.
+        listen: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The admin listener could not be bound.
     #[error("admin listener {listen}: {source}")]
     Admin {
@@ -58,6 +67,16 @@ pub fn build(engine: Arc<Engine>, opts: RunOptions) -> Result<Server, BuildError
         upgrade: opts.upgrade,
         ..Opt::default()
     };
+    if !opts.upgrade {
+        // Pingora binds the proxy listeners once it runs, and while an address is taken it
+        // retries for 30 s and then stops the proxy service, leaving the process up with no proxy
+        // listener. Trying each address first refuses the start at once, with the reason.
+        let tls = engine.config.server.tls.iter().map(|t| t.listen);
+        for listen in engine.config.server.listen.iter().copied().chain(tls) {
+            admin::listener::bind(listen)
+                .map_err(|source| BuildError::Listen { listen, source })?;
+        }
+    }
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 

@@ -237,3 +237,42 @@ fn explain_names_the_rule_behind_every_decision() {
         "{text}"
     );
 }
+
+#[test]
+fn run_refuses_to_start_when_its_proxy_port_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.toml"), RULES).unwrap();
+    let config = common::config_text(
+        dir.path(),
+        "127.0.0.1:9".parse().unwrap(),
+        &["rules.toml"],
+        "",
+        "[[site]]\nname = \"a\"\ndefault = true\nupstreams = [\"{origin}\"]\n",
+    );
+    let listen: std::net::SocketAddr = config
+        .lines()
+        .find_map(|l| l.strip_prefix("listen = [\""))
+        .and_then(|l| l.strip_suffix("\"]"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Another program already serves on the proxy's address.
+    let _taken = std::net::TcpListener::bind(listen).unwrap();
+    std::fs::write(dir.path().join("config.toml"), &config).unwrap();
+    let mut child = Command::new(binary())
+        .args(["run", "--config"])
+        .arg(dir.path().join("config.toml"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = common::eventually("consent-gate exits", || child.try_wait().unwrap());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains(&format!("proxy listener {listen}: Address already in use")),
+        "{err}"
+    );
+}

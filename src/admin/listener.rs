@@ -19,7 +19,8 @@ use super::Admin;
 /// while the old process still holds it (until it exits, answering `/readyz` with 503).
 const TAKEOVER_RETRY: Duration = Duration::from_millis(100);
 
-/// Binds the admin address.
+/// Binds a TCP listener the way Pingora binds its own (`SO_REUSEADDR`, so a port whose old
+/// connections linger in TIME_WAIT can be bound; one another socket listens on cannot).
 pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
