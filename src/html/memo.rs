@@ -125,18 +125,16 @@ impl Memo {
     /// The lookup key of a body under some inputs (XXH3: a few microseconds for a 120 KB
     /// page; a collision only costs a miss, since a hit compares the bytes).
     pub fn key(inputs: &str, body: &[u8]) -> u64 {
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        h.update(inputs.as_bytes());
-        h.update(&(body.len() as u64).to_le_bytes());
-        h.update(body);
-        h.digest()
+        let mut k = KeyBuilder::new(inputs);
+        k.update(body);
+        k.finish()
     }
 
-    /// The remembered rewrite of exactly this body under exactly these inputs.
-    pub fn get(&self, key: u64, inputs: &str, body: &[u8]) -> Option<Arc<Entry>> {
-        let mut inner = self.lock();
-        let entry = inner.map.get(&key)?;
-        (entry.inputs == inputs && entry.body == body).then(|| Arc::clone(entry))
+    /// The remembered rewrite of exactly this body (given as the chunks it arrived in) under
+    /// exactly these inputs. The bytes are compared outside the lock.
+    pub fn get<B: AsRef<[u8]>>(&self, key: u64, inputs: &str, body: &[B]) -> Option<Arc<Entry>> {
+        let entry = Arc::clone(self.lock().map.get(&key)?);
+        (entry.inputs == inputs && same_bytes(&entry.body, body)).then_some(entry)
     }
 
     /// Whether a rewrite with this key should be stored: true the second time the key is
@@ -206,6 +204,51 @@ impl Memo {
     }
 }
 
+/// Builds a body's lookup key while the body arrives, so that each chunk is hashed while it is
+/// still in the cache: the inputs first, then the body, then its length (which keeps the inputs
+/// and the body apart).
+pub struct KeyBuilder {
+    hasher: xxhash_rust::xxh3::Xxh3,
+    len: u64,
+}
+
+impl KeyBuilder {
+    /// A key for a body under `inputs`, before any of the body.
+    pub fn new(inputs: &str) -> Self {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(inputs.as_bytes());
+        KeyBuilder { hasher, len: 0 }
+    }
+
+    /// The next part of the body.
+    pub fn update(&mut self, part: &[u8]) {
+        self.hasher.update(part);
+        self.len += part.len() as u64;
+    }
+
+    /// The key of the whole body.
+    pub fn finish(mut self) -> u64 {
+        self.hasher.update(&self.len.to_le_bytes());
+        self.hasher.digest()
+    }
+}
+
+/// Whether `whole` is exactly the concatenation of `chunks`.
+fn same_bytes<B: AsRef<[u8]>>(whole: &[u8], chunks: &[B]) -> bool {
+    let mut rest = whole;
+    for chunk in chunks {
+        let chunk = chunk.as_ref();
+        let Some((head, tail)) = rest.split_at_checked(chunk.len()) else {
+            return false;
+        };
+        if head != chunk {
+            return false;
+        }
+        rest = tail;
+    }
+    rest.is_empty()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,13 +272,32 @@ mod tests {
             Stats::default(),
         );
         assert_eq!(
-            m.get(k, "in", b"body").map(|e| e.output.clone()),
+            m.get(k, "in", &[b"body"]).map(|e| e.output.clone()),
             Some(Bytes::from_static(b"out"))
         );
         // Same key (forced), other body or inputs: no hit.
-        assert!(m.get(k, "in", b"bodz").is_none());
-        assert!(m.get(k, "im", b"body").is_none());
-        assert!(m.get(Memo::key("in", b"other"), "in", b"other").is_none());
+        assert!(m.get(k, "in", &[b"bodz"]).is_none());
+        assert!(m.get(k, "im", &[b"body"]).is_none());
+        assert!(
+            m.get(Memo::key("in", b"other"), "in", &[b"other"])
+                .is_none()
+        );
+        // The chunks a body arrived in do not matter; any byte more or less does.
+        let chunks: [&[u8]; 3] = [b"bo", b"", b"dy"];
+        assert!(m.get(k, "in", &chunks).is_some());
+        let mut key = KeyBuilder::new("in");
+        for c in chunks {
+            key.update(c);
+        }
+        assert_eq!(
+            key.finish(),
+            k,
+            "the key does not depend on the chunks either"
+        );
+        assert!(m.get(k, "in", &[&b"bod"[..]]).is_none());
+        assert!(m.get(k, "in", &[&b"body"[..], b"y"]).is_none());
+        assert!(m.get(k, "in", &[&b"bo"[..], b"dz"]).is_none());
+        assert!(m.get::<&[u8]>(k, "in", &[]).is_none());
     }
 
     #[test]
@@ -255,7 +317,7 @@ mod tests {
         }
         // Touch entry 0, then add a fifth: entry 1 (least recently used) goes.
         assert!(
-            m.get(Memo::key("in", &[0u8; 1000]), "in", &[0u8; 1000])
+            m.get(Memo::key("in", &[0u8; 1000]), "in", &[[0u8; 1000]])
                 .is_some()
         );
         let body = vec![9u8; 1000];
@@ -269,11 +331,11 @@ mod tests {
         assert_eq!((s.evicted, s.entries), (1, 4));
         assert!(s.bytes <= entry * 4 + 10);
         assert!(
-            m.get(Memo::key("in", &[1u8; 1000]), "in", &[1u8; 1000])
+            m.get(Memo::key("in", &[1u8; 1000]), "in", &[[1u8; 1000]])
                 .is_none()
         );
         assert!(
-            m.get(Memo::key("in", &[0u8; 1000]), "in", &[0u8; 1000])
+            m.get(Memo::key("in", &[0u8; 1000]), "in", &[[0u8; 1000]])
                 .is_some()
         );
         // An entry above a quarter of the cap is not kept.

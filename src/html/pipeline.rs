@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::codec::{Coding, DecodeError, DecodeLimits, Decoder, Encoder};
-use super::memo::{Memo, Stored};
+use super::memo::{KeyBuilder, Memo, Stored};
 use super::{HtmlError, Page, RewriteLimits, Rewriter, Selectors, Stats};
 
 /// Why the pipeline stopped.
@@ -74,11 +74,34 @@ pub struct Pipeline {
     memo_outcome: Option<MemoOutcome>,
 }
 
-/// A body held back for the memo, and what identifies its rewrite.
+/// A body held back for the memo, and what identifies its rewrite. The chunks are the ones the
+/// origin's body arrived in (shared, not copied, when the body is not compressed); the key is
+/// built as they come.
 struct Held {
     memo: Arc<Memo>,
     inputs: String,
-    body: Vec<u8>,
+    key: KeyBuilder,
+    chunks: Vec<Bytes>,
+    len: usize,
+}
+
+impl Held {
+    fn push(&mut self, chunk: Bytes) {
+        self.key.update(&chunk);
+        self.len += chunk.len();
+        if !chunk.is_empty() {
+            self.chunks.push(chunk);
+        }
+    }
+}
+
+/// Chunks in one piece.
+fn concat(chunks: &[Bytes]) -> Vec<u8> {
+    let mut whole = Vec::with_capacity(chunks.iter().map(Bytes::len).sum());
+    for c in chunks {
+        whole.extend_from_slice(c);
+    }
+    whole
 }
 
 /// What the memo did for one response.
@@ -153,8 +176,10 @@ impl Pipeline {
         );
         self.memo = Some(Held {
             memo,
+            key: KeyBuilder::new(&inputs),
             inputs,
-            body: Vec::new(),
+            chunks: Vec::new(),
+            len: 0,
         });
         self
     }
@@ -336,40 +361,65 @@ impl Pipeline {
     /// While the memo holds the body back, chunks are decoded as they come (so a compressed
     /// body is held, and bounded, by its decoded size) and nothing is sent yet.
     pub fn write(&mut self, input: &[u8]) -> Result<Bytes, PipelineError> {
+        if self.memo.is_some() {
+            return self.write_shared(&Bytes::copy_from_slice(input));
+        }
+        self.process(input, false)
+    }
+
+    /// Feeds the last chunk; returns the rest of the body for the client.
+    pub fn end(&mut self, input: &[u8]) -> Result<Bytes, PipelineError> {
+        if self.memo.is_some() {
+            return self.end_shared(&Bytes::copy_from_slice(input));
+        }
+        self.process(input, true)
+    }
+
+    /// `write` for a chunk the caller already holds as `Bytes`: a body held back for the memo
+    /// keeps it without copying.
+    pub fn write_shared(&mut self, input: &Bytes) -> Result<Bytes, PipelineError> {
         let Some(mut held) = self.memo.take() else {
             return self.process(input, false);
         };
-        let decoded = self.decode(input, false)?;
-        held.body.extend_from_slice(&decoded);
-        if held.body.len() <= held.memo.settings().max_body_bytes {
+        let decoded = self.decoded_shared(input, false)?;
+        held.push(decoded);
+        if held.len <= held.memo.settings().max_body_bytes {
             self.memo = Some(held);
             return Ok(Bytes::new());
         }
         // Too large to memoize: stream from here on.
         self.memo_outcome = Some(MemoOutcome::Bypass);
-        self.produce(&held.body, false)
+        self.produce(&concat(&held.chunks), false)
     }
 
-    /// Feeds the last chunk; returns the rest of the body for the client.
-    pub fn end(&mut self, input: &[u8]) -> Result<Bytes, PipelineError> {
+    /// `end` for a chunk the caller already holds as `Bytes`.
+    pub fn end_shared(&mut self, input: &Bytes) -> Result<Bytes, PipelineError> {
         let Some(mut held) = self.memo.take() else {
             return self.process(input, true);
         };
-        let decoded = self.decode(input, true)?;
-        held.body.extend_from_slice(&decoded);
-        let key = Memo::key(&held.inputs, &held.body);
-        if let Some(hit) = held.memo.get(key, &held.inputs, &held.body) {
+        let decoded = self.decoded_shared(input, true)?;
+        held.push(decoded);
+        let Held {
+            memo,
+            inputs,
+            key,
+            chunks,
+            ..
+        } = held;
+        let key = key.finish();
+        if let Some(hit) = memo.get(key, &inputs, &chunks) {
             self.stats = hit.stats.clone();
             self.pending = None;
             self.memo_outcome = Some(MemoOutcome::Hit);
             return Ok(hit.output.clone());
         }
-        let out = self.produce(&held.body, true)?;
+        let body = concat(&chunks);
+        let out = self.produce(&body, true)?;
         if self.failed_open.is_some() {
             return Ok(out);
         }
-        if !held.memo.admit(key) {
-            self.memo_outcome = Some(MemoOutcome::Miss(held.memo.unchanged()));
+        if !memo.admit(key) {
+            self.memo_outcome = Some(MemoOutcome::Miss(memo.unchanged()));
             return Ok(out);
         }
         // Kept without the spare room the rewrite reserved, so the memo's size cap counts what
@@ -377,11 +427,17 @@ impl Pipeline {
         let mut kept = Vec::from(out);
         kept.shrink_to_fit();
         let out = Bytes::from(kept);
-        let stored = held
-            .memo
-            .put(key, held.inputs, held.body, out.clone(), self.stats());
+        let stored = memo.put(key, inputs, body, out.clone(), self.stats());
         self.memo_outcome = Some(MemoOutcome::Miss(stored));
         Ok(out)
+    }
+
+    /// A chunk decoded, as `Bytes`: the chunk itself when the body is not compressed.
+    fn decoded_shared(&mut self, input: &Bytes, end: bool) -> Result<Bytes, PipelineError> {
+        Ok(match self.decode(input, end)? {
+            std::borrow::Cow::Borrowed(_) => input.clone(),
+            std::borrow::Cow::Owned(decoded) => Bytes::from(decoded),
+        })
     }
 }
 

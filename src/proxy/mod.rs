@@ -617,12 +617,12 @@ impl ProxyHttp for ConsentGate {
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let started = Instant::now();
-        let input = body.as_deref().unwrap_or_default();
+        let input = body.clone().unwrap_or_default();
         ctx.html_bytes += input.len() as u64;
         let result = if end_of_stream {
-            pipeline.end(input)
+            pipeline.end_shared(&input)
         } else {
-            pipeline.write(input)
+            pipeline.write_shared(&input)
         };
         ctx.rewrite_time += started.elapsed();
         let failed_open = pipeline.take_failed_open();
