@@ -1326,24 +1326,23 @@ impl BodyWriter {
         match self.body_mode {
             BM::Complete(_) => Ok(None),
             BM::ContentLength(_, _) => self.do_write_body(stream, buf).await,
-            BM::ChunkedEncoding(_) => self.do_write_chunked_body(stream, buf, true).await,
+            BM::ChunkedEncoding(_) => self.do_write_chunked_body(stream, buf, true, false).await,
             BM::UntilClose(_) => self.do_write_until_close_body(stream, buf).await,
             BM::ToSelect => Ok(None), // Error here?
         }
     }
 
-    /// consent-gate patch: [`Self::write_body`] without flushing a chunk, for a caller that
-    /// writes the last chunk next and flushes once (one write to the socket, not two).
-    pub async fn write_body_unflushed<S>(
-        &mut self,
-        stream: &mut S,
-        buf: &[u8],
-    ) -> Result<Option<usize>>
+    /// consent-gate patch: writes the last part of the body. A chunked body's last chunk and
+    /// the terminating `0` chunk go out in one write (not two), and the body is complete; other
+    /// framings write as [`Self::write_body`] does. The caller still calls `finish`.
+    pub async fn write_last_body<S>(&mut self, stream: &mut S, buf: &[u8]) -> Result<Option<usize>>
     where
         S: AsyncWrite + Unpin + Send,
     {
         match self.body_mode {
-            BM::ChunkedEncoding(_) => self.do_write_chunked_body(stream, buf, false).await,
+            BM::ChunkedEncoding(_) if !buf.is_empty() => {
+                self.do_write_chunked_body(stream, buf, true, true).await
+            }
             _ => self.write_body(stream, buf).await,
         }
     }
@@ -1397,6 +1396,7 @@ impl BodyWriter {
         stream: &mut S,
         buf: &[u8],
         flush: bool,
+        last: bool,
     ) -> Result<Option<usize>>
     where
         S: AsyncWrite + Unpin + Send,
@@ -1406,7 +1406,9 @@ impl BodyWriter {
                 let chunk_size = buf.len();
 
                 let chuck_size_buf = format!("{:X}\r\n", chunk_size);
-                let mut output_buf = Bytes::from(chuck_size_buf).chain(buf).chain(&b"\r\n"[..]);
+                // consent-gate patch: the last chunk carries the terminating chunk with it.
+                let end: &[u8] = if last { b"\r\n0\r\n\r\n" } else { b"\r\n" };
+                let mut output_buf = Bytes::from(chuck_size_buf).chain(buf).chain(end);
                 stream
                     .write_all_buf(&mut output_buf)
                     .await
@@ -1414,7 +1416,11 @@ impl BodyWriter {
                 if flush {
                     stream.flush().await.or_err(WriteError, "flushing body")?;
                 }
-                self.body_mode = BM::ChunkedEncoding(written + chunk_size);
+                self.body_mode = if last {
+                    BM::Complete(written + chunk_size)
+                } else {
+                    BM::ChunkedEncoding(written + chunk_size)
+                };
                 Ok(Some(chunk_size))
             }
             _ => panic!("wrong body mode: {:?}", self.body_mode),

@@ -1050,19 +1050,19 @@ impl HttpSession {
         self.body_reader.take_body_overread()
     }
 
-    async fn do_write_body_buf(&mut self, flush: bool) -> Result<Option<usize>> {
+    async fn do_write_body_buf(&mut self, last: bool) -> Result<Option<usize>> {
         // Don't flush empty chunks, they are considered end of body for chunks
         if self.body_write_buf.is_empty() {
             return Ok(None);
         }
 
-        let written = if flush {
+        let written = if last {
             self.body_writer
-                .write_body(&mut self.underlying_stream, &self.body_write_buf)
+                .write_last_body(&mut self.underlying_stream, &self.body_write_buf)
                 .await
         } else {
             self.body_writer
-                .write_body_unflushed(&mut self.underlying_stream, &self.body_write_buf)
+                .write_body(&mut self.underlying_stream, &self.body_write_buf)
                 .await
         };
 
@@ -1077,17 +1077,42 @@ impl HttpSession {
     }
 
     async fn write_body_buf(&mut self) -> Result<Option<usize>> {
-        self.write_body_buf_flushing(true).await
+        self.write_body_buf_as(false).await
     }
 
-    async fn write_body_buf_flushing(&mut self, flush: bool) -> Result<Option<usize>> {
+    /// consent-gate patch: `last` writes the buffer as the last part of the body (a chunked
+    /// body's terminating chunk goes out in the same write).
+    async fn write_body_buf_as(&mut self, last: bool) -> Result<Option<usize>> {
         match self.write_timeout(self.body_write_buf.len()) {
-            Some(t) => match timeout(t, self.do_write_body_buf(flush)).await {
+            Some(t) => match timeout(t, self.do_write_body_buf(last)).await {
                 Ok(res) => res,
                 Err(_) => Error::e_explain(WriteTimedout, format!("writing body, timeout: {t:?}")),
             },
-            None => self.do_write_body_buf(flush).await,
+            None => self.do_write_body_buf(last).await,
         }
+    }
+
+    /// consent-gate patch: writes the last part of the body; a chunked body's terminating
+    /// chunk goes out in the same write (`finish_body` then has nothing left to write).
+    async fn write_last_body(&mut self, buf: &[u8]) -> Result<Option<usize>> {
+        match self.write_timeout(buf.len()) {
+            Some(t) => match timeout(t, self.do_write_last_body(buf)).await {
+                Ok(res) => res,
+                Err(_) => Error::e_explain(WriteTimedout, format!("writing body, timeout: {t:?}")),
+            },
+            None => self.do_write_last_body(buf).await,
+        }
+    }
+
+    async fn do_write_last_body(&mut self, buf: &[u8]) -> Result<Option<usize>> {
+        let written = self
+            .body_writer
+            .write_last_body(&mut self.underlying_stream, buf)
+            .await;
+        if let Ok(Some(num_bytes)) = written {
+            self.body_bytes_sent += num_bytes;
+        }
+        written
     }
 
     fn maybe_force_close_body_reader(&mut self) {
@@ -1532,6 +1557,13 @@ impl HttpSession {
                     .map_err(|e| e.into_down())?;
                 end_stream
             }
+            // consent-gate patch: a body's last part and its end go out in one write.
+            HttpTask::Body(Some(data), true) if !self.upgraded && !data.is_empty() => {
+                self.write_last_body(&data)
+                    .await
+                    .map_err(|e| e.into_down())?;
+                true
+            }
             HttpTask::Body(data, end_stream) => {
                 self.write_non_empty_body(data, false).await?;
                 end_stream
@@ -1608,10 +1640,10 @@ impl HttpSession {
                 }
             }
         }
-        // consent-gate patch: when the batch ends the body, the last chunk and the end of the
-        // body are flushed together by `finish_body`; otherwise whatever the batch wrote
-        // (a header held back above, a chunk) is flushed here.
-        self.write_body_buf_flushing(!end_stream)
+        // consent-gate patch: when the batch ends the body, its last chunk carries the end of
+        // the body and `finish_body` flushes once; otherwise whatever the batch wrote (a header
+        // held back above, a chunk) is flushed here.
+        self.write_body_buf_as(end_stream)
             .await
             .map_err(|e| e.into_down())?;
         if end_stream {
