@@ -33,12 +33,9 @@ fn probe_target(listen: SocketAddr) -> SocketAddr {
 /// process listening on a port this one has not bound yet (Pingora keeps retrying a taken
 /// address) must not make the proxy look ready.
 async fn all_accept(addrs: &[SocketAddr]) -> bool {
-    let owned = owned_listening_ports();
+    let owned = owned_listeners();
     for a in addrs {
-        if owned
-            .as_ref()
-            .is_some_and(|ports| !ports.contains(&a.port()))
-        {
+        if owned.as_ref().is_some_and(|own| !own.contains(a)) {
             return false;
         }
         if tokio::net::TcpStream::connect(probe_target(*a))
@@ -51,10 +48,11 @@ async fn all_accept(addrs: &[SocketAddr]) -> bool {
     true
 }
 
-/// The TCP ports this process listens on, from `/proc` (Linux): the inodes of the sockets among
-/// its open files, matched against the listening sockets in `/proc/net/tcp{,6}`. `None` where
-/// `/proc` cannot tell.
-fn owned_listening_ports() -> Option<std::collections::HashSet<u16>> {
+/// The TCP addresses this process listens on, from `/proc` (Linux): the inodes of the sockets
+/// among its open files, matched against the listening sockets in `/proc/net/tcp{,6}`. `None`
+/// where `/proc` cannot tell (no such files, or no listening socket at all: the admin listener
+/// is always one).
+fn owned_listeners() -> Option<std::collections::HashSet<SocketAddr>> {
     let mut inodes = std::collections::HashSet::new();
     for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
         let Ok(target) = std::fs::read_link(entry.path()) else {
@@ -68,33 +66,53 @@ fn owned_listening_ports() -> Option<std::collections::HashSet<u16>> {
             inodes.insert(inode.to_owned());
         }
     }
-    let mut ports = std::collections::HashSet::new();
-    let mut read_any = false;
+    let mut owned = std::collections::HashSet::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        read_any = true;
-        ports.extend(listening_ports(&text, &inodes));
+        if let Ok(text) = std::fs::read_to_string(table) {
+            owned.extend(listening(&text, &inodes));
+        }
     }
-    read_any.then_some(ports)
+    (!owned.is_empty()).then_some(owned)
 }
 
-/// The local ports of the listening sockets (state `0A`) in a `/proc/net/tcp` table whose inode
-/// is one of `inodes`.
-fn listening_ports<'a>(
+/// The local addresses of the listening sockets (state `0A`) in a `/proc/net/tcp` or `tcp6`
+/// table whose inode is one of `inodes`.
+fn listening<'a>(
     table: &'a str,
     inodes: &'a std::collections::HashSet<String>,
-) -> impl Iterator<Item = u16> + 'a {
+) -> impl Iterator<Item = SocketAddr> + 'a {
     table.lines().skip(1).filter_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let (local, state, inode) = (fields.get(1)?, fields.get(3)?, fields.get(9)?);
         if *state != "0A" || !inodes.contains(*inode) {
             return None;
         }
-        let (_, port) = local.rsplit_once(':')?;
-        u16::from_str_radix(port, 16).ok()
+        proc_address(local)
     })
+}
+
+/// An address as `/proc/net/tcp{,6}` prints it: the IP as 32-bit words in host byte order, in
+/// hex, then `:` and the port in hex.
+fn proc_address(text: &str) -> Option<SocketAddr> {
+    let (ip, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| {
+        ip.get(i * 8..i * 8 + 8)
+            .and_then(|w| u32::from_str_radix(w, 16).ok())
+            .map(u32::to_ne_bytes)
+    };
+    let ip: IpAddr = match ip.len() {
+        8 => Ipv4Addr::from(word(0)?).into(),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for (i, chunk) in bytes.chunks_exact_mut(4).enumerate() {
+                chunk.copy_from_slice(&word(i)?);
+            }
+            Ipv6Addr::from(bytes).into()
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 /// The background service that marks the engine ready and, at shutdown, not ready.
@@ -142,9 +160,33 @@ mod tests {
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0
    1: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1 0000000000000000 100 0 0 10 0
    2: 0100007F:1F92 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 4243 1 0000000000000000 20 4 30 10 -1
+   3: 00000000:1F93 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4244 1 0000000000000000 100 0 0 10 0
 ";
-        let inodes = ["4242", "4243"].map(str::to_owned).into();
-        assert_eq!(listening_ports(table, &inodes).collect::<Vec<_>>(), [8080]);
+        let inodes = ["4242", "4243", "4244"].map(str::to_owned).into();
+        let found: Vec<SocketAddr> = listening(table, &inodes).collect();
+        assert_eq!(
+            found,
+            ["127.0.0.1:8080", "0.0.0.0:8083"].map(|a| a.parse().unwrap())
+        );
+        let v6 = "  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 99 1
+";
+        let inodes = ["99"].map(str::to_owned).into();
+        let found: Vec<SocketAddr> = listening(v6, &inodes).collect();
+        assert_eq!(found, ["[::1]:8080".parse().unwrap()]);
+    }
+
+    #[test]
+    fn this_process_listeners_are_found_by_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let Some(own) = owned_listeners() else {
+            eprintln!("SKIPPED: /proc does not list this process's sockets here");
+            return;
+        };
+        assert!(own.contains(&addr), "{addr} not in {own:?}");
+        let other_ip = SocketAddr::new(Ipv4Addr::new(127, 0, 0, 2).into(), addr.port());
+        assert!(!own.contains(&other_ip));
     }
 
     #[tokio::test]

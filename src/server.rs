@@ -70,12 +70,18 @@ pub fn build(engine: Arc<Engine>, opts: RunOptions) -> Result<Server, BuildError
     if !opts.upgrade {
         // Pingora binds the proxy listeners once it runs, and while an address is taken it
         // retries for 30 s and then stops the proxy service, leaving the process up with no proxy
-        // listener. Trying each address first refuses the start at once, with the reason.
+        // listener. Trying each address first refuses the start at once, with the reason. The
+        // trial sockets are held until all are bound, so an address listed twice (or `[::]:P`
+        // beside `0.0.0.0:P`) is refused too.
         let tls = engine.config.server.tls.iter().map(|t| t.listen);
+        let mut trial = Vec::new();
         for listen in engine.config.server.listen.iter().copied().chain(tls) {
-            admin::listener::bind(listen)
-                .map_err(|source| BuildError::Listen { listen, source })?;
+            trial.push(
+                admin::listener::bind(listen)
+                    .map_err(|source| BuildError::Listen { listen, source })?,
+            );
         }
+        drop(trial);
     }
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();

@@ -259,7 +259,7 @@ fn run_refuses_to_start_when_its_proxy_port_is_taken() {
     // Another program already serves on the proxy's address.
     let _taken = std::net::TcpListener::bind(listen).unwrap();
     std::fs::write(dir.path().join("config.toml"), &config).unwrap();
-    let mut child = Command::new(binary())
+    let child = Command::new(binary())
         .args(["run", "--config"])
         .arg(dir.path().join("config.toml"))
         .env("RUST_LOG", "warn")
@@ -267,9 +267,11 @@ fn run_refuses_to_start_when_its_proxy_port_is_taken() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let status = common::eventually("consent-gate exits", || child.try_wait().unwrap());
+    // Killed if it does not exit in time.
+    let mut child = common::KillOnDrop(Some(child));
+    let status = common::eventually("consent-gate exits", || child.get().try_wait().unwrap());
     let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    std::io::Read::read_to_string(&mut child.get().stderr.take().unwrap(), &mut err).unwrap();
     assert!(!status.success(), "{err}");
     assert!(
         err.contains(&format!("proxy listener {listen}: Address already in use")),

@@ -332,6 +332,15 @@ fn tls_listener_speaks_http1_and_h2_and_tls_upstreams_are_verified() {
     let ca = front_dir.path().join("ca.pem");
     let config = config_text(front_dir.path(), origin.addr, &["rules.toml"], &tls, SITE);
     let front = Proxy::start_raw(front_dir, &config);
+    // The harness moves a listener whose port was taken meanwhile: read back where it is.
+    let written = std::fs::read_to_string(front.dir.path().join("config.toml")).unwrap();
+    let tls_addr: std::net::SocketAddr = written
+        .split("[[tls]]\nlisten = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .parse()
+        .unwrap();
     let url = format!("https://www.example.com:{}/", tls_addr.port());
     let resolve = format!("www.example.com:{}:127.0.0.1", tls_addr.port());
     for (flag, version) in [("--http1.1", "1.1"), ("--http2", "2")] {

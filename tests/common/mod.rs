@@ -416,6 +416,28 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_consent-gate"))
 }
 
+/// A child process killed (and reaped) when dropped, unless taken.
+pub struct KillOnDrop(pub Option<Child>);
+
+impl KillOnDrop {
+    pub fn get(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the child was taken")
+    }
+
+    pub fn take(&mut self) -> Child {
+        self.0.take().expect("the child was taken")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// The real proxy process.
 pub struct Proxy {
     pub addr: SocketAddr,
@@ -464,24 +486,24 @@ impl Proxy {
                         child,
                     };
                 }
-                Err((addr, admin)) => {
-                    config = config
-                        .replace(&addr.to_string(), &free_addr().to_string())
-                        .replace(&admin.to_string(), &free_addr().to_string());
+                Err(taken) => {
+                    for addr in taken {
+                        config = config.replace(&addr.to_string(), &free_addr().to_string());
+                    }
                 }
             }
         }
         panic!("consent-gate could not bind its ports in five attempts");
     }
 
-    /// Starts the process and waits until it is ready; `Err` with its addresses when it could
-    /// not bind them.
+    /// Starts the process and waits until it is ready; `Err` with the addresses it found taken
+    /// (its log says so) when it could not bind them.
     fn spawn(
         dir: &tempfile::TempDir,
         config: &str,
         args: &[&str],
         log_filter: &str,
-    ) -> Result<(SocketAddr, SocketAddr, Child), (SocketAddr, SocketAddr)> {
+    ) -> Result<(SocketAddr, SocketAddr, Child), Vec<SocketAddr>> {
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, config).unwrap();
         let addr_line = config
@@ -504,7 +526,7 @@ impl Proxy {
             .unwrap();
         let log_path = dir.path().join("proxy.log");
         let log = std::fs::File::create(&log_path).unwrap();
-        let mut child = Command::new(binary())
+        let child = Command::new(binary())
             .args(args)
             .args(["run", "--config"])
             .arg(&config_path)
@@ -513,35 +535,38 @@ impl Proxy {
             .stderr(log)
             .spawn()
             .unwrap();
+        // Killed if anything below panics, so a failed start leaves no process behind.
+        let mut child = KillOnDrop(Some(child));
+        // An address another process holds: the proxy logs it (and exits, or keeps retrying
+        // when the address was taken after its start-up check), so start again on fresh ports.
+        let taken = || {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let addrs: Vec<SocketAddr> = log
+                .lines()
+                .filter(|l| l.contains("in use"))
+                .flat_map(|l| {
+                    l.split(|c: char| c.is_whitespace() || c == ',')
+                        .filter_map(|w| w.trim_end_matches(':').parse().ok())
+                        .collect::<Vec<SocketAddr>>()
+                })
+                .collect();
+            (!addrs.is_empty()).then_some(addrs)
+        };
         let ready = eventually("consent-gate is ready", || {
-            if let Some(status) = child.try_wait().unwrap() {
-                return Some(Err(status));
+            if let Some(addrs) = taken() {
+                return Some(Err(addrs));
+            }
+            if let Some(status) = child.get().try_wait().unwrap() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("consent-gate exited during start-up: {status}\n{log}");
             }
             let admin_up =
                 TcpStream::connect(admin).is_ok_and(|_| get(admin, "/readyz", &[]).status == 200);
             (admin_up && TcpStream::connect(addr).is_ok()).then_some(Ok(()))
         });
-        // Something else may already listen on the port (the proxy then logs that it is in use
-        // and keeps retrying): what answered was not this proxy, so start again on fresh ports.
-        let log_says_in_use = || {
-            std::fs::read_to_string(&log_path)
-                .unwrap_or_default()
-                .contains("in use")
-        };
-        match ready {
-            Ok(()) if log_says_in_use() => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err((addr, admin))
-            }
-            Ok(()) => Ok((addr, admin, child)),
-            Err(status) => {
-                if log_says_in_use() {
-                    return Err((addr, admin));
-                }
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                panic!("consent-gate exited during start-up: {status}\n{log}");
-            }
+        match ready.and_then(|()| taken().map_or(Ok(()), Err)) {
+            Ok(()) => Ok((addr, admin, child.take())),
+            Err(addrs) => Err(addrs),
         }
     }
 
