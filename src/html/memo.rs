@@ -122,8 +122,8 @@ impl Memo {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The lookup key of a body under some inputs (XXH3: a few microseconds for a 120 KB
-    /// page; a collision only costs a miss, since a hit compares the bytes).
+    /// The lookup key of a whole body under some inputs (see [`KeyBuilder`]).
+    #[cfg(test)]
     pub fn key(inputs: &str, body: &[u8]) -> u64 {
         let mut k = KeyBuilder::new(inputs);
         k.update(body);
@@ -206,7 +206,8 @@ impl Memo {
 
 /// Builds a body's lookup key while the body arrives, so that each chunk is hashed while it is
 /// still in the cache: the inputs first, then the body, then its length (which keeps the inputs
-/// and the body apart).
+/// and the body apart). XXH3: a few microseconds for a 120 KB page; a collision only costs a
+/// miss, since a hit compares the bytes.
 pub struct KeyBuilder {
     hasher: xxhash_rust::xxh3::Xxh3,
     len: u64,
@@ -224,6 +225,11 @@ impl KeyBuilder {
     pub fn update(&mut self, part: &[u8]) {
         self.hasher.update(part);
         self.len += part.len() as u64;
+    }
+
+    /// The bytes of body so far.
+    pub fn body_len(&self) -> u64 {
+        self.len
     }
 
     /// The key of the whole body.

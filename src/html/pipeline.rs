@@ -82,13 +82,11 @@ struct Held {
     inputs: String,
     key: KeyBuilder,
     chunks: Vec<Bytes>,
-    len: usize,
 }
 
 impl Held {
     fn push(&mut self, chunk: Bytes) {
         self.key.update(&chunk);
-        self.len += chunk.len();
         if !chunk.is_empty() {
             self.chunks.push(chunk);
         }
@@ -179,7 +177,6 @@ impl Pipeline {
             key: KeyBuilder::new(&inputs),
             inputs,
             chunks: Vec::new(),
-            len: 0,
         });
         self
     }
@@ -359,31 +356,15 @@ impl Pipeline {
 
     /// Feeds a body chunk as it came from the origin; returns what to send to the client.
     /// While the memo holds the body back, chunks are decoded as they come (so a compressed
-    /// body is held, and bounded, by its decoded size) and nothing is sent yet.
-    pub fn write(&mut self, input: &[u8]) -> Result<Bytes, PipelineError> {
-        if self.memo.is_some() {
-            return self.write_shared(&Bytes::copy_from_slice(input));
-        }
-        self.process(input, false)
-    }
-
-    /// Feeds the last chunk; returns the rest of the body for the client.
-    pub fn end(&mut self, input: &[u8]) -> Result<Bytes, PipelineError> {
-        if self.memo.is_some() {
-            return self.end_shared(&Bytes::copy_from_slice(input));
-        }
-        self.process(input, true)
-    }
-
-    /// `write` for a chunk the caller already holds as `Bytes`: a body held back for the memo
-    /// keeps it without copying.
-    pub fn write_shared(&mut self, input: &Bytes) -> Result<Bytes, PipelineError> {
+    /// body is held, and bounded, by its decoded size) and nothing is sent yet; the held chunks
+    /// are the caller's, not copies.
+    pub fn write(&mut self, input: &Bytes) -> Result<Bytes, PipelineError> {
         let Some(mut held) = self.memo.take() else {
             return self.process(input, false);
         };
         let decoded = self.decoded_shared(input, false)?;
         held.push(decoded);
-        if held.len <= held.memo.settings().max_body_bytes {
+        if held.key.body_len() <= held.memo.settings().max_body_bytes as u64 {
             self.memo = Some(held);
             return Ok(Bytes::new());
         }
@@ -392,8 +373,8 @@ impl Pipeline {
         self.produce(&concat(&held.chunks), false)
     }
 
-    /// `end` for a chunk the caller already holds as `Bytes`.
-    pub fn end_shared(&mut self, input: &Bytes) -> Result<Bytes, PipelineError> {
+    /// Feeds the last chunk; returns the rest of the body for the client.
+    pub fn end(&mut self, input: &Bytes) -> Result<Bytes, PipelineError> {
         let Some(mut held) = self.memo.take() else {
             return self.process(input, true);
         };
@@ -404,7 +385,6 @@ impl Pipeline {
             inputs,
             key,
             chunks,
-            ..
         } = held;
         let key = key.finish();
         if let Some(hit) = memo.get(key, &inputs, &chunks) {
@@ -633,9 +613,9 @@ mod tests {
         let mut pipe = Pipeline::new(page(), &Arc::new(Selectors::new().unwrap()), p)?;
         let mut out = Vec::new();
         for c in chunks {
-            out.extend_from_slice(&pipe.write(c)?);
+            out.extend_from_slice(&pipe.write(&Bytes::copy_from_slice(c))?);
         }
-        out.extend_from_slice(&pipe.end(&[])?);
+        out.extend_from_slice(&pipe.end(&Bytes::new())?);
         Ok(out)
     }
 
@@ -652,9 +632,9 @@ mod tests {
             .with_memo(Arc::clone(memo));
         let mut out = Vec::new();
         for c in chunks {
-            out.extend_from_slice(&pipe.write(c).unwrap());
+            out.extend_from_slice(&pipe.write(&Bytes::copy_from_slice(c)).unwrap());
         }
-        out.extend_from_slice(&pipe.end(&[]).unwrap());
+        out.extend_from_slice(&pipe.end(&Bytes::new()).unwrap());
         (out, pipe.memo_outcome(), pipe.stats())
     }
 

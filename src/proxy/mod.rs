@@ -620,9 +620,9 @@ impl ProxyHttp for ConsentGate {
         let input = body.clone().unwrap_or_default();
         ctx.html_bytes += input.len() as u64;
         let result = if end_of_stream {
-            pipeline.end_shared(&input)
+            pipeline.end(&input)
         } else {
-            pipeline.write_shared(&input)
+            pipeline.write(&input)
         };
         ctx.rewrite_time += started.elapsed();
         let failed_open = pipeline.take_failed_open();

@@ -964,11 +964,16 @@ impl HttpSession {
         self.write_response_header(Box::new(resp.clone())).await
     }
 
-    async fn do_write_body(&mut self, buf: &[u8]) -> Result<Option<usize>> {
-        let written = self
-            .body_writer
-            .write_body(&mut self.underlying_stream, buf)
-            .await;
+    async fn do_write_body(&mut self, buf: &[u8], last: bool) -> Result<Option<usize>> {
+        let written = if last {
+            self.body_writer
+                .write_last_body(&mut self.underlying_stream, buf)
+                .await
+        } else {
+            self.body_writer
+                .write_body(&mut self.underlying_stream, buf)
+                .await
+        };
 
         if let Ok(Some(num_bytes)) = written {
             self.body_bytes_sent += num_bytes;
@@ -980,13 +985,20 @@ impl HttpSession {
     /// Write response body to the client. Return `Ok(None)` when there shouldn't be more body
     /// to be written, e.g., writing more bytes than what the `Content-Length` header suggests
     pub async fn write_body(&mut self, buf: &[u8]) -> Result<Option<usize>> {
+        self.write_body_as(buf, false).await
+    }
+
+    /// consent-gate patch: `last` writes the last part of the body; a chunked body's
+    /// terminating chunk goes out in the same write (`finish_body` then has nothing left to
+    /// write).
+    async fn write_body_as(&mut self, buf: &[u8], last: bool) -> Result<Option<usize>> {
         // TODO: check if the response header is written
         match self.write_timeout(buf.len()) {
-            Some(t) => match timeout(t, self.do_write_body(buf)).await {
+            Some(t) => match timeout(t, self.do_write_body(buf, last)).await {
                 Ok(res) => res,
                 Err(_) => Error::e_explain(WriteTimedout, format!("writing body, timeout: {t:?}")),
             },
-            None => self.do_write_body(buf).await,
+            None => self.do_write_body(buf, last).await,
         }
     }
 
@@ -1056,22 +1068,13 @@ impl HttpSession {
             return Ok(None);
         }
 
-        let written = if last {
-            self.body_writer
-                .write_last_body(&mut self.underlying_stream, &self.body_write_buf)
-                .await
-        } else {
-            self.body_writer
-                .write_body(&mut self.underlying_stream, &self.body_write_buf)
-                .await
-        };
-
-        if let Ok(Some(num_bytes)) = written {
-            self.body_bytes_sent += num_bytes;
-        }
+        // consent-gate patch: written as any body part (`do_write_body`), then handed back
+        let mut buf = std::mem::take(&mut self.body_write_buf);
+        let written = self.do_write_body(&buf, last).await;
 
         // make sure this buf is safe to reuse
-        self.body_write_buf.clear();
+        buf.clear();
+        self.body_write_buf = buf;
 
         written
     }
@@ -1090,29 +1093,6 @@ impl HttpSession {
             },
             None => self.do_write_body_buf(last).await,
         }
-    }
-
-    /// consent-gate patch: writes the last part of the body; a chunked body's terminating
-    /// chunk goes out in the same write (`finish_body` then has nothing left to write).
-    async fn write_last_body(&mut self, buf: &[u8]) -> Result<Option<usize>> {
-        match self.write_timeout(buf.len()) {
-            Some(t) => match timeout(t, self.do_write_last_body(buf)).await {
-                Ok(res) => res,
-                Err(_) => Error::e_explain(WriteTimedout, format!("writing body, timeout: {t:?}")),
-            },
-            None => self.do_write_last_body(buf).await,
-        }
-    }
-
-    async fn do_write_last_body(&mut self, buf: &[u8]) -> Result<Option<usize>> {
-        let written = self
-            .body_writer
-            .write_last_body(&mut self.underlying_stream, buf)
-            .await;
-        if let Ok(Some(num_bytes)) = written {
-            self.body_bytes_sent += num_bytes;
-        }
-        written
     }
 
     fn maybe_force_close_body_reader(&mut self) {
@@ -1559,7 +1539,7 @@ impl HttpSession {
             }
             // consent-gate patch: a body's last part and its end go out in one write.
             HttpTask::Body(Some(data), true) if !self.upgraded && !data.is_empty() => {
-                self.write_last_body(&data)
+                self.write_body_as(&data, true)
                     .await
                     .map_err(|e| e.into_down())?;
                 true
