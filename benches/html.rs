@@ -1,7 +1,8 @@
 //! HTML rewriting over a realistic page (~120 KB with the usual tracker embeds): the neutralizer
 //! against a plain copy of the same bytes, and lol_html with no handlers, measured side by side;
-//! and the rewrite with the client guard's tag, as the proxy does it; whole pages (only the
-//! attribute checks the page can need) and streamed ones (every check); and the fixed cost.
+//! and the rewrite with the client guard's tag, as the proxy does it; whole pages (the runs of
+//! content markup copied past lol_html, only the attribute checks the rest can need) and
+//! streamed ones (every byte through lol_html, every check); the scans; and the fixed cost.
 //! Run: `cargo bench --bench html`.
 #![allow(
     clippy::expect_used,
@@ -96,8 +97,8 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
-    // The whole page known (a body the memo held back, or explain): only the attribute checks
-    // its bytes can need run.
+    // The whole page known (a body the memo held back, or explain): the stretches of content
+    // markup are copied past lol_html, which runs only the attribute checks the rest can need.
     g.bench_function("neutralize, nothing consented", |b| {
         b.iter(|| {
             black_box(rewrite_all(page.clone(), &selectors, html.as_bytes()).expect("rewrite"))
@@ -123,6 +124,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("scan for the checks a page needs", |b| {
         b.iter(|| black_box(consent_gate::html::Needs::of(html.as_bytes())))
     });
+    // The scan for the stretches a whole page's rewrite copies past lol_html.
+    g.bench_function("scan for the stretches to copy", |b| {
+        b.iter(|| black_box(consent_gate::html::inert_stretches(&page, html.as_bytes())))
+    });
     // Fixed cost: a one-element page.
     g.bench_function("neutralize, 30-byte page (fixed cost)", |b| {
         b.iter(|| {
@@ -137,16 +142,17 @@ fn bench(c: &mut Criterion) {
     let tag = r#"<script src="/.consent-gate/guard/e-0123456789abcdef.js" data-consent-gate-site="example.com"></script>"#;
     g.bench_function("neutralize + guard tag, nothing consented", |b| {
         b.iter(|| {
-            let mut r = Rewriter::new(
+            let mut r = Rewriter::for_whole(
                 page.clone(),
-                &selectors.narrowed(html.as_bytes()),
+                &selectors,
+                html.as_bytes(),
                 encoding_rs::UTF_8,
                 false,
                 RewriteLimits::default(),
             )
             .expect("rewriter");
             r.inject_before_first_script(tag.to_owned());
-            let mut out = r.write(html.as_bytes()).expect("write").to_vec();
+            let mut out = r.write_whole(html.as_bytes()).expect("write").to_vec();
             out.extend_from_slice(&r.end().expect("end"));
             black_box(out)
         })

@@ -1,5 +1,6 @@
 //! The HTML rewriter: any bytes, cut into chunks at positions the input chooses, rewrite to
-//! exactly what one-shot rewriting gives (or fail the same way).
+//! exactly what one-shot rewriting gives (or fail the same way); and a whole document, whose
+//! unchanged stretches are copied past lol_html, rewrites to exactly that too.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -34,23 +35,37 @@ fn fixtures() -> &'static (Arc<Rules>, Arc<Selectors>) {
     })
 }
 
-fn rewrite(html: &[u8], cuts: &[usize]) -> Result<Vec<u8>, String> {
-    let (rules, selectors) = fixtures();
-    let page = Page {
-        rules: Arc::clone(rules),
+fn page() -> Page {
+    Page {
+        rules: Arc::clone(&fixtures().0),
         allowed: CategorySet::only(Category::NECESSARY),
         site: "example.com".into(),
         report_only: false,
         tcf_vendors: None,
-    };
-    let mut r = Rewriter::new(
-        page,
-        selectors,
+    }
+}
+
+fn rewriter() -> Result<Rewriter, String> {
+    Rewriter::new(
+        page(),
+        &fixtures().1,
         encoding_rs::UTF_8,
         false,
         RewriteLimits::default(),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+/// The whole document at once, through `write_whole`.
+fn rewrite_whole(html: &[u8]) -> Result<Vec<u8>, String> {
+    let mut r = rewriter()?;
+    let mut out = r.write_whole(html).map_err(|e| e.to_string())?.to_vec();
+    out.extend_from_slice(&r.end().map_err(|e| e.to_string())?);
+    Ok(out)
+}
+
+fn rewrite(html: &[u8], cuts: &[usize]) -> Result<Vec<u8>, String> {
+    let mut r = rewriter()?;
     let mut out = Vec::new();
     let mut start = 0;
     for &cut in cuts.iter().chain(std::iter::once(&html.len())) {
@@ -68,5 +83,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let step = usize::from(seed).max(1);
     let cuts: Vec<usize> = (step..html.len()).step_by(step).collect();
-    assert_eq!(rewrite(html, &[]), rewrite(html, &cuts));
+    let once = rewrite(html, &[]);
+    assert_eq!(once, rewrite(html, &cuts));
+    assert_eq!(once, rewrite_whole(html));
 });

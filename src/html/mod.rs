@@ -29,7 +29,9 @@ pub mod url;
 
 pub use markup::{escape, is_javascript};
 pub use page::{Action, Kind, MAX_AUDITED_ACTIONS, Page, Stats};
-pub use rewriter::{HtmlError, Needs, RewriteLimits, Rewriter, Selectors, rewrite_all};
+pub use rewriter::{
+    HtmlError, Needs, RewriteLimits, Rewriter, Selectors, inert_stretches, rewrite_all,
+};
 
 #[cfg(test)]
 mod tests;

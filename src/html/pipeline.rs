@@ -213,15 +213,10 @@ impl Pipeline {
 
     /// Starts the rewriter on the first bytes of the document (`first`, at least three bytes
     /// unless the document is shorter); with `whole`, they are the entire document, and the
-    /// rewriter runs only the attribute checks its bytes can need.
+    /// rewriter copies its runs of content markup past lol_html (see [`Rewriter::for_whole`]).
     fn start(&mut self, whole: bool, first: &[u8]) -> Result<(), HtmlError> {
         let Some((page, selectors)) = self.pending.take() else {
             return Ok(());
-        };
-        let selectors = if whole {
-            selectors.narrowed(first)
-        } else {
-            selectors
         };
         let (encoding, sniff_meta) = match first {
             [0xEF, 0xBB, 0xBF, ..] => (encoding_rs::UTF_8, false),
@@ -235,7 +230,18 @@ impl Pipeline {
                 None => (encoding_rs::WINDOWS_1252, true),
             },
         };
-        let rewriter = Rewriter::new(page, &selectors, encoding, sniff_meta, self.plan.limits)?;
+        let rewriter = if whole {
+            Rewriter::for_whole(
+                page,
+                &selectors,
+                first,
+                encoding,
+                sniff_meta,
+                self.plan.limits,
+            )?
+        } else {
+            Rewriter::new(page, &selectors, encoding, sniff_meta, self.plan.limits)?
+        };
         if let Some(tag) = self.guard.take() {
             rewriter.inject_before_first_script(tag);
         }
@@ -275,6 +281,8 @@ impl Pipeline {
         if passthrough {
             return Ok(decoded.to_vec());
         }
+        // The rewriter starts on the last chunk: it sees the whole document at once.
+        let whole = end && self.pending.is_some();
         let sniffed: Vec<u8>;
         let data = if self.pending.is_none() {
             decoded
@@ -300,7 +308,12 @@ impl Pipeline {
         let Some(rewriter) = self.rewriter.as_mut() else {
             return Ok(data.to_vec());
         };
-        let mut out = match rewriter.write(data) {
+        let written = if whole {
+            rewriter.write_whole(data)
+        } else {
+            rewriter.write(data)
+        };
+        let mut out = match written {
             Ok(b) => Vec::from(b),
             Err(e) => return self.absorb(e),
         };

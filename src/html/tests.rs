@@ -45,7 +45,8 @@ host = "cdn.cookielaw.org"
 vendor = "OneTrust"
 "#;
 
-fn page(allowed: CategorySet) -> Page {
+/// A page of `example.com` under the test rules (also used by the rewriter's own tests).
+pub(in crate::html) fn page(allowed: CategorySet) -> Page {
     Page::for_test(RULES, allowed)
 }
 

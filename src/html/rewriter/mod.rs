@@ -8,6 +8,7 @@ use lol_html::html_content::{ContentType, TextChunk};
 use lol_html::send::{ElementContentHandlers, HtmlRewriter, Settings};
 use lol_html::{AsciiCompatibleEncoding, DocumentContentHandlers, MemorySettings, Selector};
 
+mod inert;
 mod neutralize;
 pub(in crate::html) use neutralize::is_hint;
 
@@ -260,7 +261,11 @@ impl Selectors {
     /// can need. Variants are built once and kept (a few dozen at most in practice; past 256
     /// the full set is used).
     pub fn narrowed(self: &Arc<Self>, document: &[u8]) -> Arc<Selectors> {
-        let needs = Needs::of(document);
+        self.with_only(Needs::of(document))
+    }
+
+    /// The selectors with only the attribute checks `needs` asks for (built once, kept).
+    fn with_only(self: &Arc<Self>, needs: Needs) -> Arc<Selectors> {
         if needs == Needs::ALL {
             return Arc::clone(self);
         }
@@ -368,6 +373,17 @@ pub struct Rewriter {
     inner: Option<HtmlRewriter<'static, Sink>>,
     output: Output,
     state: Arc<Mutex<State>>,
+    /// For a whole document: the stretches to copy past lol_html, found when it was started.
+    stretches: Option<Vec<std::ops::Range<usize>>>,
+}
+
+/// The stretches of a whole document that the rewrite for `page` copies unchanged (see
+/// [`inert`]): in order, each a run of whole tokens.
+pub fn inert_stretches(page: &Page, doc: &[u8]) -> Vec<std::ops::Range<usize>> {
+    inert::spans(doc, |kind, url| match kind {
+        inert::ImageUrl::Src => page.blocking_rule(url).is_some(),
+        inert::ImageUrl::Srcset => page.srcset_rule(url).is_some(),
+    })
 }
 
 impl std::fmt::Debug for Rewriter {
@@ -523,7 +539,28 @@ impl Rewriter {
             inner: Some(HtmlRewriter::new(settings, Sink(Arc::clone(&output)))),
             output,
             state,
+            stretches: None,
         })
+    }
+
+    /// Starts the rewrite of a whole document, `doc` (then given to
+    /// [`Rewriter::write_whole`]): the stretches it copies past lol_html are found first, and
+    /// lol_html runs only the attribute checks the rest can need.
+    pub fn for_whole(
+        page: Page,
+        selectors: &Arc<Selectors>,
+        doc: &[u8],
+        encoding: &'static encoding_rs::Encoding,
+        sniff_meta: bool,
+        limits: RewriteLimits,
+    ) -> Result<Self, HtmlError> {
+        let stretches = inert_stretches(&page, doc);
+        // The checks the whole page needs, as when lol_html reads it all: its parser mode, which
+        // the checks decide, must be the same either way.
+        let selectors = selectors.with_only(Needs::of(doc));
+        let mut rewriter = Rewriter::new(page, &selectors, encoding, sniff_meta, limits)?;
+        rewriter.stretches = Some(stretches);
+        Ok(rewriter)
     }
 
     /// Puts `tag` (the client guard's `<script>`) right before the page's first executable
@@ -561,6 +598,42 @@ impl Rewriter {
         Ok(self.take_output())
     }
 
+    /// Feeds a whole document (its every byte known, the end included) and returns the output
+    /// so far. Stretches the rewrite would copy unchanged (see [`inert`]) go straight to the
+    /// output; lol_html parses the rest, in order. After an error the rewriter is finished;
+    /// with `fail_open` the output holds the unmodified rest of the document, as with
+    /// [`Rewriter::write`].
+    pub fn write_whole(&mut self, doc: &[u8]) -> Result<Bytes, HtmlError> {
+        let spans = match self.stretches.take() {
+            Some(s) if s.last().is_none_or(|l| l.end <= doc.len()) => s,
+            _ => inert_stretches(&lock(&self.state).page, doc),
+        };
+        let mut at = 0;
+        for span in spans {
+            self.feed(doc, at, span.start)?;
+            lock(&self.output).extend_from_slice(doc.get(span.clone()).unwrap_or_default());
+            at = span.end;
+        }
+        self.feed(doc, at, doc.len())?;
+        Ok(self.take_output())
+    }
+
+    /// Feeds `doc[from..to]` to lol_html, part of a whole document.
+    fn feed(&mut self, doc: &[u8], from: usize, to: usize) -> Result<(), HtmlError> {
+        let inner = self.inner.as_mut().ok_or(HtmlError::Finished)?;
+        let Err(e) = inner.write(doc.get(from..to).unwrap_or_default()) else {
+            return Ok(());
+        };
+        self.inner = None;
+        // Where lol_html bails out gracefully it has flushed the rest of this part unmodified;
+        // the rest of the document follows (what one write of the whole document gives).
+        let flushed = !matches!(e, lol_html::errors::RewritingError::ParsingAmbiguity(_));
+        if flushed && lock(&self.state).limits.fail_open {
+            lock(&self.output).extend_from_slice(doc.get(to..).unwrap_or_default());
+        }
+        Err(e.into())
+    }
+
     /// Ends the document; returns the remaining output.
     pub fn end(&mut self) -> Result<Bytes, HtmlError> {
         self.inner.take().ok_or(HtmlError::Finished)?.end()?;
@@ -585,14 +658,15 @@ pub fn rewrite_all(
     selectors: &Arc<Selectors>,
     html: &[u8],
 ) -> Result<(Vec<u8>, Stats), HtmlError> {
-    let mut r = Rewriter::new(
+    let mut r = Rewriter::for_whole(
         page,
-        &selectors.narrowed(html),
+        selectors,
+        html,
         encoding_rs::UTF_8,
         false,
         RewriteLimits::default(),
     )?;
-    let mut out = r.write(html)?.to_vec();
+    let mut out = r.write_whole(html)?.to_vec();
     out.extend_from_slice(&r.end()?);
     Ok((out, r.stats()))
 }
