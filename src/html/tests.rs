@@ -591,3 +591,69 @@ fn a_document_needs_only_the_attribute_checks_its_bytes_can_trigger() {
         assert_ne!(Needs::of(doc), plain, "{}", String::from_utf8_lossy(doc));
     }
 }
+
+/// A start tag whose last attribute is `name=` with no value (`<style a=>`) still switches the
+/// parser to raw text in a browser, so a comment opened inside `<style>` cannot hide what follows
+/// `</style>` from the rewriter: the tracker after it runs in the browser and must be blocked.
+#[test]
+fn an_attribute_without_a_value_does_not_hide_what_follows_a_raw_text_element() {
+    let tracker = r#"<script src="https://www.googletagmanager.com/gtm.js"></script>"#;
+    for name in [
+        "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title", "script",
+    ] {
+        for end in ["a=>", "a =>", "a= >", "b=1 a=>"] {
+            let doc =
+                format!("<!doctype html><body><{name} {end}<!--</{name}>{tracker}--><p>after</p>");
+            let (whole, _) = rewrite(page(CategorySet::EMPTY), &doc);
+            assert!(
+                !whole.contains(tracker) && whole.contains("data-consent-src"),
+                "{doc} -> {whole}"
+            );
+            for cut in 0..=doc.len() {
+                let split = rewrite_split(page(CategorySet::EMPTY), doc.as_bytes(), &[cut]);
+                assert_eq!(split, whole.as_bytes(), "{doc} split at byte {cut}");
+            }
+        }
+    }
+    // In plaintext nothing after the tag is markup: no tracker is loaded and nothing is changed.
+    let doc = format!("<body><plaintext a=>{tracker}");
+    assert_eq!(rewrite(page(CategorySet::EMPTY), &doc).0, doc);
+}
+
+/// A `javascript:` URL is read as a browser reads it: whatever character references, tabs,
+/// newlines or percent-encoding spell the scheme or the code, one that loads a denied host is
+/// neutralized, streamed or whole.
+#[test]
+fn javascript_urls_are_read_as_a_browser_reads_them() {
+    let code = "document.write('<script src=//connect.facebook.net/x.js></scr'+'ipt>')";
+    let pct = "document.write('<script src=//connect%2Efacebook%2Enet/x.js></scr'+'ipt>')";
+    for url in [
+        format!("javascript:{code}"),
+        format!("java&#115;cript:{code}"),
+        format!("java&#0000000000115;cript:{code}"),
+        format!("javascript&colon;{code}"),
+        format!("&#x6A;avascript:{code}"),
+        format!("java\tscr\nipt:{code}"),
+        format!("java&Tab;script&NewLine;:{code}"),
+        format!("\x01 javascript:{code}"),
+        format!("JAVASCRIPT:{pct}"),
+    ] {
+        let doc = format!("<!doctype html><body><p>x</p><a href=\"{url}\">go</a></body>");
+        let (out, _) = rewrite(page(CategorySet::EMPTY), &doc);
+        assert!(
+            out.contains("data-consent-href=") && !out.contains(" href="),
+            "{url:?} -> {out}"
+        );
+        let streamed = rewrite_split(page(CategorySet::EMPTY), doc.as_bytes(), &[7]);
+        assert_eq!(streamed, out.as_bytes(), "{url:?}");
+    }
+    // Links that only look alike are left alone.
+    for url in [
+        "/javascript/intro?a=1&amp;b=2",
+        "https://example.org/x?q=java&#115;",
+        "#script:top",
+    ] {
+        let doc = format!("<body><a href=\"{url}\">go</a></body>");
+        assert_eq!(rewrite(page(CategorySet::EMPTY), &doc).0, doc);
+    }
+}

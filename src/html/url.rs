@@ -33,6 +33,37 @@ pub fn decode_entities(raw: &str) -> String {
     out
 }
 
+/// Percent-decodes `s` (`%2E` -> `.`), as a browser decodes a `javascript:` URL before it runs
+/// it; an invalid sequence stays as written, invalid UTF-8 becomes U+FFFD.
+pub fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_owned();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |at: usize| bytes.get(at).and_then(|&h| (h as char).to_digit(16));
+        match (b, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The character the reference at the start of `s` (which starts with `&`) stands for, when
+/// it is one that can change how a URL reads.
+pub fn reference(s: &str) -> Option<char> {
+    entity(s).0
+}
+
 /// One character reference at the start of `s` (which starts with `&`): the character and
 /// how many bytes it used.
 fn entity(s: &str) -> (Option<char>, usize) {
@@ -49,9 +80,14 @@ fn entity(s: &str) -> (Option<char>, usize) {
         if len == 0 {
             return (None, 1);
         }
-        let value = digits
-            .get(..len.min(8))
-            .and_then(|d| u32::from_str_radix(d, radix).ok())
+        // Leading zeros do not count; a number too large for a character is U+FFFD.
+        let significant = digits
+            .get(..len)
+            .unwrap_or_default()
+            .trim_start_matches('0');
+        let value = Some(significant)
+            .filter(|d| d.len() <= 8)
+            .and_then(|d| u32::from_str_radix(if d.is_empty() { "0" } else { d }, radix).ok())
             .and_then(char::from_u32)
             .unwrap_or('\u{FFFD}');
         let semi = usize::from(digits.get(len..).is_some_and(|r| r.starts_with(';')));
@@ -81,11 +117,21 @@ fn entity(s: &str) -> (Option<char>, usize) {
     (None, 1)
 }
 
+/// Whether an attribute value (entities undecoded) is surely a relative reference on the page's
+/// own site, the cheap test before [`target`]: no colon (scheme), no character reference, no
+/// backslash, no `//`, and no tab or newline (browsers drop them, so `/<TAB>/host/x` fetches
+/// from `host`).
+pub fn is_plain_relative(raw: &[u8]) -> bool {
+    !raw.iter()
+        .any(|&b| matches!(b, b':' | b'&' | b'\\' | b'\t' | b'\n' | b'\r'))
+        && memchr::memmem::find(raw, b"//").is_none()
+}
+
 /// Reads an attribute value (entities undecoded, as lol_html gives it). `None` for relative
 /// URLs and non-network schemes (first party, or nothing fetched).
 pub fn target(raw: &str) -> Option<Target> {
     // Most URLs in a page are plain relative paths: answer those without allocating.
-    if !raw.contains([':', '&', '\\']) && !raw.contains("//") {
+    if is_plain_relative(raw.as_bytes()) {
         return None;
     }
     let decoded = decode_entities(raw);
@@ -168,6 +214,11 @@ mod tests {
             "https:&#x2F;&#x2F;evil&period;com/x",
             "&#104;ttps://evil.com",
             "https:&sol;&sol;evil.com",
+            "/\t/evil.com/x",
+            "/\n/evil.com/x",
+            "\r\n/\r\n/evil.com/x",
+            "/&Tab;/evil.com/x",
+            "/&NewLine;/evil.com/x",
         ] {
             assert_eq!(host(url).as_deref(), Some("evil.com"), "{url:?}");
         }
@@ -193,6 +244,7 @@ mod tests {
     fn entities() {
         assert_eq!(decode_entities("a&amp;b&#47;&#x2f&bogus;"), "a&b//&bogus;");
         assert_eq!(decode_entities("&#99999999999;"), "\u{FFFD}");
+        assert_eq!(decode_entities("&#00000000000058;&#x000000000003A"), "::");
     }
 
     #[test]

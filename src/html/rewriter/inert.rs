@@ -12,7 +12,7 @@
 //!   the tokenizer to raw text; images (`img`, `source`) qualify when no URL they hold is
 //!   blocked on the page;
 //! - no attribute is one the element-wide checks look at (`on*` handlers, `style` with `url(` or
-//!   `@import`, a URL attribute holding `script:`);
+//!   `@import`, a URL attribute holding `script:`, a character reference, a tab or a newline);
 //! - its elements are balanced: every end tag closes the element opened last inside the stretch,
 //!   and none is left open, so lol_html's element stack is the same after it as before.
 //!
@@ -227,9 +227,6 @@ struct Tag<'a> {
     /// `(name, value)`; a value is empty when missing.
     attributes: Vec<(&'a [u8], &'a [u8])>,
     self_closing: bool,
-    /// The tag ended at a `>` right after `=` (lol_html then stays in the data state even after
-    /// a raw-text element's start tag).
-    ended_after_equals: bool,
     /// Just past the `>`.
     end: usize,
 }
@@ -257,7 +254,6 @@ fn read_tag<'a>(
         name: doc.get(at..i)?,
         attributes,
         self_closing: false,
-        ended_after_equals: false,
         end: 0,
     };
     // Before an attribute name.
@@ -299,7 +295,6 @@ fn read_tag<'a>(
         let value = match *doc.get(i)? {
             b'>' => {
                 tag.attributes.push((name, &[]));
-                tag.ended_after_equals = true;
                 i += 1;
                 break;
             }
@@ -337,7 +332,6 @@ fn read_end_tag<'a>(
             name: doc.get(at..name_end)?,
             attributes,
             self_closing: false,
-            ended_after_equals: false,
             end: name_end + 1,
         });
     }
@@ -588,9 +582,7 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
 
     /// Whether a URL in an image attribute leaves the image handler nothing to do.
     fn image_url_inert(&mut self, kind: ImageUrl, value: &[u8]) -> bool {
-        let plain = !value.iter().any(|&b| matches!(b, b':' | b'&' | b'\\'))
-            && !value.windows(2).any(|w| w == b"//");
-        if plain {
+        if crate::html::url::is_plain_relative(value) {
             return true;
         }
         // Only ASCII is read the same in every encoding the rewriter accepts.
@@ -613,7 +605,11 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
                 Some(b'h' | b's' | b'a' | b'f')
                     if is(b"href") || is(b"src") || is(b"action") || is(b"formaction") =>
                 {
+                    // As the URL-check selectors read it (see `Selectors::with_needs`).
                     contains_ci(value, b"script:")
+                        || value
+                            .iter()
+                            .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'))
                 }
                 _ => false,
             };
@@ -701,16 +697,8 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
             self.resume(tag.end);
             return Some(tag.end);
         }
-        let plaintext = tag.name.eq_ignore_ascii_case(b"plaintext");
-        if tag.ended_after_equals && (plaintext || raw_text_element(tag.name).is_some()) {
-            // lol_html's reading of what follows such a tag depends on its parser mode at that
-            // point, which stretches elsewhere could change: no stretch anywhere in the page.
-            self.spans.clear();
-            self.stretch = None;
-            return None;
-        }
         let Some(script) = raw_text_element(tag.name) else {
-            if plaintext {
+            if tag.name.eq_ignore_ascii_case(b"plaintext") {
                 return None;
             }
             self.resume(tag.end);
@@ -1229,16 +1217,29 @@ mod tests {
         assert!(copied > 0);
     }
 
+    /// A raw-text start tag ending right after `=` (`<xmp a=>`) switches to raw text as any
+    /// other does (third_party/lol_html/PATCH.md): the stretches around it are still copied.
     #[test]
-    fn a_raw_text_tag_ending_after_equals_leaves_the_whole_page_to_lol_html() {
+    fn a_raw_text_tag_ending_after_equals_is_raw_text_as_any_other() {
         let text =
             "<p>Never paste javascript: URLs into the address bar, it is a scam.</p>".repeat(5);
-        let doc = format!(
-            "<body>{text}<xmp a=><img src=/a.png></xmp><img src=\"https://connect.facebook.net/tr\"></body>"
-        );
-        assert!(scan(&doc).is_empty());
-        let (full, whole) = both_ways(doc.as_bytes(), false);
-        assert_eq!(full, whole);
+        for raw in [
+            "<xmp a=><img src=https://connect.facebook.net/tr></xmp>",
+            "<style a=><!--</style>",
+        ] {
+            let doc = format!(
+                "<body>{text}{raw}{text}<img src=\"https://connect.facebook.net/tr\">-->{text}</body>"
+            );
+            assert_eq!(scan(&doc).len(), 3, "{doc}");
+            let (full, whole) = both_ways(doc.as_bytes(), false);
+            assert_eq!(full, whole);
+            let out = String::from_utf8(whole.unwrap()).unwrap();
+            assert!(out.contains(raw), "{out}");
+            assert!(
+                !out.contains("<img src=\"https://connect.facebook.net/tr\">"),
+                "{out}"
+            );
+        }
     }
 
     /// Deep nesting and runs of unterminated comment ends are scanned in linear time.
@@ -1255,7 +1256,6 @@ mod tests {
         let after = TEASER.repeat(3);
         for stop in [
             "<plaintext>",
-            "<script a=>fbq(1)</script>",
             "<script><!--<script>x</script>--></script>",
             "<div title='unterminated",
         ] {
@@ -1339,9 +1339,10 @@ mod tests {
         "<link rel=\"preconnect\" href=\"https://www.googletagmanager.com\">",
         "<xmp><img src=//connect.facebook.net/tr></xmp>",
         "<meta charset=\"utf-8\">",
-        // Raw-text start tags ending right after `=` (`<xmp a=>`) are left out: after some of
-        // them lol_html hits an internal error, a debug assertion in test builds. The tests
-        // above cover them on fixed documents.
+        "<xmp a=><img src=//connect.facebook.net/tr></xmp>",
+        "<style a=><!--</style>",
+        "<title a =>x</title>",
+        "<plaintext a=>",
         "<svg><title><style>",
         "<svg><title><script>",
         "</title>",

@@ -97,8 +97,10 @@ impl Needs {
     /// The checks a whole document needs. Over-approximates, never under: an event-handler
     /// or `style` attribute is recognised by its name after an attribute separator and before
     /// `=` (so `el.onload = f` in a script does not count, `<img/ONLOAD = "...">` does); a
-    /// `style` value counts when it holds `url(`, `@import` or a character reference; and
-    /// `script:` or a character reference that could spell `:` anywhere turns the URL check on.
+    /// `style` value counts when it holds `url(`, `@import` or a character reference; and the
+    /// URL check is on when `script:` appears anywhere, read as a browser reads a URL (tabs and
+    /// newlines inside it dropped: `java<TAB>scr<LF>ipt:`), or a character reference spells a
+    /// letter of `javascript`, a colon, a tab or a newline (`java&#115;cript&colon;`).
     pub fn of(document: &[u8]) -> Needs {
         let doc = document;
         let mut bits = 0u32;
@@ -136,18 +138,8 @@ impl Needs {
                 bits |= STYLE_URLS;
             }
         }
-        // `script:` in any case, or a character reference that could spell its colon.
-        let script_url = memchr::memchr_iter(b':', doc).any(|c| {
-            c.checked_sub(6)
-                .and_then(|s| doc.get(s..c))
-                .is_some_and(|w| w.eq_ignore_ascii_case(b"script"))
-        }) || memchr::memchr_iter(b'&', doc).any(|a| {
-            let rest = doc.get(a + 1..).unwrap_or_default();
-            REFERENCE_TOKENS.iter().any(|t| {
-                rest.get(..t.len())
-                    .is_some_and(|w| w.eq_ignore_ascii_case(t.as_bytes()))
-            })
-        });
+        let script_url = memchr::memchr_iter(b':', doc).any(|c| spells_script_before(doc, c))
+            || memchr::memchr_iter(b'&', doc).any(|a| reference_can_spell_a_script_url(doc, a));
         if script_url {
             bits |= SCRIPT_URLS;
         }
@@ -159,8 +151,44 @@ impl Needs {
     }
 }
 
-/// Character references (after the `&`) that can spell `:` (with any leading zeros).
-const REFERENCE_TOKENS: [&str; 5] = ["#58", "#x3a", "#0", "#x0", "colon"];
+/// Whether `script` ends just before `at`, in any case, with tabs and newlines between its
+/// letters skipped (as a browser drops them from a URL).
+fn spells_script_before(doc: &[u8], at: usize) -> bool {
+    let mut letters = b"script".iter().rev();
+    let mut want = letters.next();
+    let mut i = at;
+    while let Some(&w) = want {
+        let Some(b) = i.checked_sub(1).and_then(|p| doc.get(p)) else {
+            return false;
+        };
+        i -= 1;
+        if matches!(b, b'\t' | b'\n' | b'\r') {
+            continue;
+        }
+        if !b.eq_ignore_ascii_case(&w) {
+            return false;
+        }
+        want = letters.next();
+    }
+    true
+}
+
+/// Whether the character reference at `amp` can help spell a `javascript:` URL: it stands for
+/// a letter of `javascript`, a colon, a tab or a newline.
+fn reference_can_spell_a_script_url(doc: &[u8], amp: usize) -> bool {
+    // The reference runs up to the first byte that is not `#`, `;` or alphanumeric.
+    let rest = doc.get(amp + 1..).unwrap_or_default();
+    let len = rest
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'#' || b == b';'))
+        .unwrap_or(rest.len());
+    let text =
+        std::str::from_utf8(doc.get(amp..amp + 1 + len).unwrap_or_default()).unwrap_or_default();
+    matches!(
+        crate::html::url::reference(text),
+        Some(c) if c == ':' || c == '\t' || c == '\n' || "javascript".contains(c.to_ascii_lowercase())
+    )
+}
 
 /// The value of an attribute whose name ends at `at`, when `=` follows (after optional
 /// whitespace): quoted, or unquoted up to whitespace or `>`. `None` when no `=` follows.
@@ -213,11 +241,19 @@ impl Selectors {
             .map(|(_, a)| format!("[{a}]"))
             .collect();
         if needs.has(SCRIPT_URLS) {
-            code.extend(
-                URL_ATTRIBUTES
-                    .iter()
-                    .map(|a| format!("[{a}*=\"script:\" i]")),
-            );
+            // `script:` as written, or a URL whose scheme a character reference, a tab or a
+            // newline could hide: the handler reads those as a browser does.
+            for a in URL_ATTRIBUTES {
+                for part in [
+                    r#""script:" i"#,
+                    r#""&""#,
+                    r#""\9 ""#,
+                    r#""\a ""#,
+                    r#""\d ""#,
+                ] {
+                    code.push(format!("[{a}*={part}]"));
+                }
+            }
         }
         Ok(Selectors {
             script: "script".parse()?,

@@ -224,23 +224,24 @@ pub(super) fn code_attributes(state: &Shared, el: &mut Element<'_, '_>) -> Handl
             let name = attr.name();
             let value = crate::html::url::decode_entities(&attr.value());
             let code = if name.starts_with("on") {
-                value.as_str()
+                value
             } else {
+                // Read as a browser reads the URL: control characters and spaces around it and
+                // tabs and newlines inside it dropped; the code is what follows the scheme,
+                // percent-decoded.
                 let compact: String = value
+                    .trim_matches(|c: char| c <= ' ')
                     .chars()
                     .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
                     .collect();
-                let compact = compact.trim_start();
-                if compact.len() < 11
-                    || !compact
-                        .get(..11)
-                        .is_some_and(|p| p.eq_ignore_ascii_case("javascript:"))
-                {
-                    continue;
+                match compact.get(..11) {
+                    Some(p) if p.eq_ignore_ascii_case("javascript:") => {
+                        crate::html::url::percent_decode(compact.get(11..).unwrap_or_default())
+                    }
+                    _ => continue,
                 }
-                value.as_str()
             };
-            if let Some((rule, target)) = st.page.inline_rule(code) {
+            if let Some((rule, target)) = st.page.inline_rule(&code) {
                 blocked.push((name, rule.clone(), target));
             }
         }
