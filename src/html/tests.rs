@@ -657,3 +657,59 @@ fn javascript_urls_are_read_as_a_browser_reads_them() {
         assert_eq!(rewrite(page(CategorySet::EMPTY), &doc).0, doc);
     }
 }
+
+/// Markup whose nesting a streaming parser cannot be sure of fails the rewrite closed; failing
+/// open, the whole page still arrives (nothing cut out of the middle) and what the parser reads
+/// as a tracker is still blocked.
+#[test]
+fn ambiguous_nesting_fails_closed_or_arrives_whole_when_failing_open() {
+    let text = "<p>Some text of the article.</p>".repeat(200);
+    let doc = format!(
+        "<!doctype html><body>{text}<select><template><script src=\"/a.js\"></script></template></select>{text}<script src=\"https://www.googletagmanager.com/gtm.js\"></script><p>end</p></body>"
+    );
+    let run = |fail_open: bool, cuts: &[usize]| -> Result<Vec<u8>, HtmlError> {
+        let mut r = Rewriter::new(
+            page(CategorySet::EMPTY),
+            &selectors(),
+            encoding_rs::UTF_8,
+            false,
+            RewriteLimits {
+                fail_open,
+                ..RewriteLimits::default()
+            },
+        )?;
+        let mut out = Vec::new();
+        let mut start = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&doc.len())) {
+            out.extend_from_slice(&r.write(&doc.as_bytes()[start..cut])?);
+            start = cut;
+        }
+        out.extend_from_slice(&r.end()?);
+        Ok(out)
+    };
+    assert!(matches!(
+        run(false, &[]),
+        Err(HtmlError::Rewriting(lol_html::errors::RewritingError::ParsingAmbiguity(_)))
+    ));
+    let open = String::from_utf8(run(true, &[]).unwrap()).unwrap();
+    assert_eq!(open.matches("Some text of the article.").count(), 400);
+    assert!(open.ends_with("<p>end</p></body>"), "{open}");
+    assert!(!open.contains("<script src=\"https://www.googletagmanager.com"), "{open}");
+    assert_eq!(run(true, &[doc.len() / 2, doc.len() / 2 + 7]).unwrap(), open.as_bytes());
+    // A page held whole gives the same.
+    let mut r = Rewriter::for_whole(
+        page(CategorySet::EMPTY),
+        &selectors(),
+        doc.as_bytes(),
+        encoding_rs::UTF_8,
+        false,
+        RewriteLimits {
+            fail_open: true,
+            ..RewriteLimits::default()
+        },
+    )
+    .unwrap();
+    let mut whole = r.write_whole(doc.as_bytes()).unwrap().to_vec();
+    whole.extend_from_slice(&r.end().unwrap());
+    assert_eq!(whole, open.as_bytes());
+}

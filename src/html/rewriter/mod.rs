@@ -566,6 +566,11 @@ impl Rewriter {
             .with_encoding(encoding)
             .with_adjust_charset_on_meta_tag(sniff_meta)
             .with_graceful_bail_out_on_content_handler_error(limits.fail_open)
+            // Where lol_html cannot be sure how a browser nests a tag (a raw-text start tag
+            // inside `<select>` or after `<frameset>`) it stops, without flushing what it held:
+            // failing closed, that is what we want. Failing open, it goes on with its best
+            // reading instead, which still blocks all it sees, rather than cut the page short.
+            .with_strict(!limits.fail_open)
             .with_memory_settings(
                 MemorySettings::new()
                     .with_max_allowed_memory_usage(limits.max_parser_memory)
