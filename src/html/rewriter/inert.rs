@@ -311,10 +311,21 @@ fn read_tag<'a>(
             }
         };
         tag.attributes.push((name, value));
+        if tag.attributes.len() > MAX_ATTRIBUTES || i - at > MAX_TAG_BYTES {
+            return None;
+        }
+    }
+    if i - at > MAX_TAG_BYTES {
+        return None;
     }
     tag.end = i;
     Some(tag)
 }
+
+/// The largest tag, and the most attributes in one, the scan reads: past them it stops and
+/// lol_html takes the rest, within its own memory limit (the scan's attribute list stays small).
+const MAX_TAG_BYTES: usize = 64 << 10;
+const MAX_ATTRIBUTES: usize = 256;
 
 /// Reads an end tag whose name starts at `at`, like [`read_tag`], quickly when it is just a
 /// name and `>`.
@@ -1249,6 +1260,21 @@ mod tests {
         let _ = scan(&deep);
         let comments = "<!--x--!>".repeat(100_000);
         assert!(scan(&comments).len() <= 1);
+        // A tag with a huge number of attributes, or a huge one, ends the scan before it.
+        let before = TEASER.repeat(3);
+        for tag in [
+            format!("<div {}>", "a ".repeat(100_000)),
+            format!("<div title=\"{}\">", "x".repeat(100_000)),
+        ] {
+            let doc = format!("<body>{before}{tag}{before}</div></body>");
+            let spans = scan(&doc);
+            assert!(
+                spans.iter().all(|s| s.end <= doc.find(&tag).unwrap()),
+                "{spans:?}"
+            );
+            let (full, whole) = both_ways(doc.as_bytes(), false);
+            assert_eq!(full, whole);
+        }
     }
 
     #[test]
