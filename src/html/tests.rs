@@ -689,13 +689,21 @@ fn ambiguous_nesting_fails_closed_or_arrives_whole_when_failing_open() {
     };
     assert!(matches!(
         run(false, &[]),
-        Err(HtmlError::Rewriting(lol_html::errors::RewritingError::ParsingAmbiguity(_)))
+        Err(HtmlError::Rewriting(
+            lol_html::errors::RewritingError::ParsingAmbiguity(_)
+        ))
     ));
     let open = String::from_utf8(run(true, &[]).unwrap()).unwrap();
     assert_eq!(open.matches("Some text of the article.").count(), 400);
     assert!(open.ends_with("<p>end</p></body>"), "{open}");
-    assert!(!open.contains("<script src=\"https://www.googletagmanager.com"), "{open}");
-    assert_eq!(run(true, &[doc.len() / 2, doc.len() / 2 + 7]).unwrap(), open.as_bytes());
+    assert!(
+        !open.contains("<script src=\"https://www.googletagmanager.com"),
+        "{open}"
+    );
+    assert_eq!(
+        run(true, &[doc.len() / 2, doc.len() / 2 + 7]).unwrap(),
+        open.as_bytes()
+    );
     // A page held whole gives the same.
     let mut r = Rewriter::for_whole(
         page(CategorySet::EMPTY),
