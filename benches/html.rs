@@ -159,6 +159,34 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // A small page as the proxy rewrites it (whole, guard tag, charset read from `<meta>`): one
+    // analytics tag and a paragraph, as error pages and redirect targets are. Its cost is
+    // mostly the fixed cost of a rewrite.
+    let small = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>small</title>\n<script async src=\"https://www.googletagmanager.com/gtag/js?id=G-XXXX\"></script>\n</head><body><h1>Hello</h1><p>A small page with one analytics tag and a little text.</p><p>{}</p></body></html>",
+        "x".repeat(500)
+    );
+    let mut g = c.benchmark_group("html small page");
+    g.throughput(Throughput::Bytes(small.len() as u64));
+    g.bench_function("neutralize + guard tag, 1 KB page", |b| {
+        b.iter(|| {
+            let mut r = Rewriter::for_whole(
+                page.clone(),
+                &selectors,
+                small.as_bytes(),
+                encoding_rs::WINDOWS_1252,
+                true,
+                RewriteLimits::default(),
+            )
+            .expect("rewriter");
+            r.inject_before_first_script(tag.to_owned());
+            let mut out = r.write_whole(small.as_bytes()).expect("write").to_vec();
+            out.extend_from_slice(&r.end().expect("end"));
+            black_box(out)
+        })
+    });
+    g.finish();
+
     // Compressing a rewritten page for the client, per coding and level (the data behind the
     // default `compression_level = 1`): time per page, and the size it gives.
     let rewritten = rewrite_all(page.clone(), &selectors, html.as_bytes())

@@ -455,6 +455,8 @@ struct Scan<'a, F> {
     spans: Vec<Range<usize>>,
     /// The stretch being grown (HTML content, data state).
     stretch: Option<Stretch>,
+    /// Whether the document can hold a `javascript:` URL (the URL check is on).
+    script_urls: bool,
     image_blocked: F,
 }
 
@@ -616,11 +618,13 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
                 Some(b'h' | b's' | b'a' | b'f')
                     if is(b"href") || is(b"src") || is(b"action") || is(b"formaction") =>
                 {
-                    // As the URL-check selectors read it (see `Selectors::with_needs`).
-                    contains_ci(value, b"script:")
-                        || value
-                            .iter()
-                            .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'))
+                    // As the URL-check selectors read it (see `Selectors::with_needs`), when the
+                    // document can hold a `javascript:` URL at all.
+                    self.script_urls
+                        && (contains_ci(value, b"script:")
+                            || value
+                                .iter()
+                                .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r')))
                 }
                 _ => false,
             };
@@ -974,10 +978,12 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
 /// image URL (`src`, or a `srcset` list) is blocked on the page.
 pub(super) fn spans(
     doc: &[u8],
+    script_urls: bool,
     image_blocked: impl FnMut(ImageUrl, &str) -> bool,
 ) -> Vec<Range<usize>> {
     Scan {
         doc,
+        script_urls,
         ns: vec![Ns::Html],
         open: Vec::new(),
         handled_open: 0,
@@ -1009,12 +1015,9 @@ mod tests {
         crate::html::tests::page(CategorySet::only(Category::NECESSARY))
     }
 
+    /// The stretches as the rewriter finds them (the URL check on only where the page needs it).
     fn scan(doc: impl AsRef<[u8]>) -> Vec<Range<usize>> {
-        let page = page();
-        spans(doc.as_ref(), |kind, url| match kind {
-            ImageUrl::Src => page.blocking_rule(url).is_some(),
-            ImageUrl::Srcset => page.srcset_rule(url).is_some(),
-        })
+        crate::html::inert_stretches(&page(), doc.as_ref())
     }
 
     /// The rewrite of `doc` fed to lol_html whole, and started with `for_whole` and fed
@@ -1336,6 +1339,9 @@ mod tests {
         "<noscript><img src=\"https://connect.facebook.net/tr?id=1\"></noscript>",
         "<div onclick=\"x()\">",
         "<a href=\"javascript:void(0)\">",
+        "<a href=\"/p?a=1&amp;b=2\">",
+        "<a href=\"java&#115;cript&colon;fbq(1)\">",
+        "<a href=\"java\tscript:fbq(1)\">",
         "</a>",
         "<div style=\"background:url(https://connect.facebook.net/p)\">",
         "<p style=\"color: red\">",

@@ -416,7 +416,13 @@ pub struct Rewriter {
 /// The stretches of a whole document that the rewrite for `page` copies unchanged (see
 /// [`inert`]): in order, each a run of whole tokens.
 pub fn inert_stretches(page: &Page, doc: &[u8]) -> Vec<std::ops::Range<usize>> {
-    inert::spans(doc, |kind, url| match kind {
+    stretches_for(page, doc, Needs::of(doc))
+}
+
+/// [`inert_stretches`] for a document that needs at most the attribute checks `needs` (the
+/// URL check off: no URL attribute can hold a `javascript:` URL, so none stops a stretch).
+fn stretches_for(page: &Page, doc: &[u8], needs: Needs) -> Vec<std::ops::Range<usize>> {
+    inert::spans(doc, needs.has(SCRIPT_URLS), |kind, url| match kind {
         inert::ImageUrl::Src => page.blocking_rule(url).is_some(),
         inert::ImageUrl::Srcset => page.srcset_rule(url).is_some(),
     })
@@ -595,10 +601,11 @@ impl Rewriter {
         sniff_meta: bool,
         limits: RewriteLimits,
     ) -> Result<Self, HtmlError> {
-        let stretches = inert_stretches(&page, doc);
+        let needs = Needs::of(doc);
+        let stretches = stretches_for(&page, doc, needs);
         // The checks the whole page needs, as when lol_html reads it all: its parser mode, which
         // the checks decide, must be the same either way.
-        let selectors = selectors.with_only(Needs::of(doc));
+        let selectors = selectors.with_only(needs);
         let mut rewriter = Rewriter::new(page, &selectors, encoding, sniff_meta, limits)?;
         rewriter.stretches = Some(stretches);
         Ok(rewriter)
@@ -647,7 +654,8 @@ impl Rewriter {
     pub fn write_whole(&mut self, doc: &[u8]) -> Result<Bytes, HtmlError> {
         let spans = match self.stretches.take() {
             Some(s) if s.last().is_none_or(|l| l.end <= doc.len()) => s,
-            _ => inert_stretches(&lock(&self.state).page, doc),
+            // Not the document the rewriter was made for: every check counts.
+            _ => stretches_for(&lock(&self.state).page, doc, Needs::ALL),
         };
         let mut at = 0;
         for span in spans {

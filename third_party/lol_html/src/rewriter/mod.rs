@@ -276,7 +276,11 @@ fn handler_adjust_charset_on_meta_tag<'h, H: HandlerTypes>(
         text: None,
     };
 
-    (Cow::Owned("meta".parse().unwrap()), content_handlers)
+    // Parsed once: every rewriter that reads the charset from `<meta>` uses it.
+    static META: std::sync::LazyLock<crate::Selector> =
+        std::sync::LazyLock::new(|| "meta".parse().unwrap());
+
+    (Cow::Borrowed(&*META), content_handlers)
 }
 
 /// Rewrites given `html` string with the provided `settings`.
