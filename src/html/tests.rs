@@ -721,3 +721,27 @@ fn ambiguous_nesting_fails_closed_or_arrives_whole_when_failing_open() {
     whole.extend_from_slice(&r.end().unwrap());
     assert_eq!(whole, open.as_bytes());
 }
+
+/// Character references and escapes that spell a fetch or a scheme are read as a browser reads
+/// them on a page held whole (only the checks it needs) as on a streamed one (every check).
+#[test]
+fn references_that_spell_a_fetch_are_caught_whole_or_streamed() {
+    for (attr, gone) in [
+        (
+            "href=\"javas&#13;cript:document.write('<script src=//connect.facebook.net/x.js></scr'+'ipt>')\"",
+            " href=",
+        ),
+        ("href=\"java&#x0D;script:fbq&lpar;'init')\"", " href="),
+        ("href=\"javascript:fbq&lpar;'init')\"", " href="),
+        (
+            "style=\"background:u&#114;l(https://connect.facebook.net/tr)\"",
+            "connect.facebook.net",
+        ),
+    ] {
+        let doc = format!("<!doctype html><body><p>x</p><a {attr}>go</a></body>");
+        let (whole, _) = rewrite(page(CategorySet::EMPTY), &doc);
+        assert!(!whole.contains(gone), "{attr} -> {whole}");
+        let streamed = rewrite_split(page(CategorySet::EMPTY), doc.as_bytes(), &[]);
+        assert_eq!(streamed, whole.as_bytes(), "{attr}");
+    }
+}

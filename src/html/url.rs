@@ -93,29 +93,90 @@ fn entity(s: &str) -> (Option<char>, usize) {
         let semi = usize::from(digits.get(len..).is_some_and(|r| r.starts_with(';')));
         return (Some(value), skip + len + semi);
     }
-    const NAMED: [(&str, char); 14] = [
-        ("amp;", '&'),
-        ("sol;", '/'),
-        ("bsol;", '\\'),
-        ("colon;", ':'),
-        ("period;", '.'),
-        ("quest;", '?'),
-        ("num;", '#'),
-        ("commat;", '@'),
-        ("Tab;", '\t'),
-        ("NewLine;", '\n'),
-        ("quot;", '"'),
-        ("apos;", '\''),
-        ("lt;", '<'),
-        ("gt;", '>'),
-    ];
-    for (name, c) in NAMED {
-        if body.starts_with(name) {
+    for &(name, c) in NAMED {
+        if body
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with(';'))
+        {
+            return (Some(c), 2 + name.len());
+        }
+    }
+    // The few that also count without `;`, unless a letter, digit or `=` follows (the rule
+    // for attribute values).
+    for &(name, c) in LEGACY {
+        if let Some(rest) = body.strip_prefix(name)
+            && !rest
+                .chars()
+                .next()
+                .is_some_and(|n| n.is_ascii_alphanumeric() || n == '=')
+        {
             return (Some(c), 1 + name.len());
         }
     }
     (None, 1)
 }
+
+/// HTML's named character references that stand for an ASCII character (the only ones that can
+/// change how a URL or inline code reads), without their `;`.
+const NAMED: &[(&str, char)] = &[
+    ("Tab", '\t'),
+    ("NewLine", '\n'),
+    ("excl", '!'),
+    ("quot", '"'),
+    ("QUOT", '"'),
+    ("num", '#'),
+    ("dollar", '$'),
+    ("percnt", '%'),
+    ("amp", '&'),
+    ("AMP", '&'),
+    ("apos", '\''),
+    ("lpar", '('),
+    ("rpar", ')'),
+    ("ast", '*'),
+    ("midast", '*'),
+    ("plus", '+'),
+    ("comma", ','),
+    ("period", '.'),
+    ("sol", '/'),
+    ("colon", ':'),
+    ("semi", ';'),
+    ("lt", '<'),
+    ("LT", '<'),
+    ("equals", '='),
+    ("gt", '>'),
+    ("GT", '>'),
+    ("quest", '?'),
+    ("commat", '@'),
+    ("lsqb", '['),
+    ("lbrack", '['),
+    ("bsol", '\\'),
+    ("rsqb", ']'),
+    ("rbrack", ']'),
+    ("Hat", '^'),
+    ("lowbar", '_'),
+    ("UnderBar", '_'),
+    ("grave", '`'),
+    ("DiacriticalGrave", '`'),
+    ("lcub", '{'),
+    ("lbrace", '{'),
+    ("verbar", '|'),
+    ("vert", '|'),
+    ("VerticalLine", '|'),
+    ("rcub", '}'),
+    ("rbrace", '}'),
+];
+
+/// Named references a browser also reads without their `;`.
+const LEGACY: &[(&str, char)] = &[
+    ("amp", '&'),
+    ("AMP", '&'),
+    ("quot", '"'),
+    ("QUOT", '"'),
+    ("lt", '<'),
+    ("LT", '<'),
+    ("gt", '>'),
+    ("GT", '>'),
+];
 
 /// Whether an attribute value (entities undecoded) is surely a relative reference on the page's
 /// own site, the cheap test before [`target`]: no colon (scheme), no character reference, no
@@ -245,6 +306,10 @@ mod tests {
         assert_eq!(decode_entities("a&amp;b&#47;&#x2f&bogus;"), "a&b//&bogus;");
         assert_eq!(decode_entities("&#99999999999;"), "\u{FFFD}");
         assert_eq!(decode_entities("&#00000000000058;&#x000000000003A"), "::");
+        assert_eq!(
+            decode_entities("fbq&lpar;1&rpar;&percnt;2E&lowbar;&amp&ampx&lt=&gt"),
+            "fbq(1)%2E_&&ampx&lt=>"
+        );
     }
 
     #[test]

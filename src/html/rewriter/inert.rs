@@ -613,7 +613,9 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
                     return None;
                 }
                 Some(b's') if is(b"style") => {
-                    contains_ci(value, b"url(") || contains_ci(value, b"@import")
+                    contains_ci(value, b"url(")
+                        || contains_ci(value, b"@import")
+                        || value.contains(&b'&')
                 }
                 Some(b'h' | b's' | b'a' | b'f')
                     if is(b"href") || is(b"src") || is(b"action") || is(b"formaction") =>

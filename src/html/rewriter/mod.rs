@@ -174,7 +174,8 @@ fn spells_script_before(doc: &[u8], at: usize) -> bool {
 }
 
 /// Whether the character reference at `amp` can help spell a `javascript:` URL: it stands for
-/// a letter of `javascript`, a colon, a tab or a newline.
+/// a letter of `javascript`, a colon, or a control character or space (tabs and newlines are
+/// dropped inside a URL, the others around it).
 fn reference_can_spell_a_script_url(doc: &[u8], amp: usize) -> bool {
     // The reference runs up to the first byte that is not `#`, `;` or alphanumeric.
     let rest = doc.get(amp + 1..).unwrap_or_default();
@@ -186,7 +187,7 @@ fn reference_can_spell_a_script_url(doc: &[u8], amp: usize) -> bool {
         std::str::from_utf8(doc.get(amp..amp + 1 + len).unwrap_or_default()).unwrap_or_default();
     matches!(
         crate::html::url::reference(text),
-        Some(c) if c == ':' || c == '\t' || c == '\n' || "javascript".contains(c.to_ascii_lowercase())
+        Some(c) if c == ':' || c <= ' ' || "javascript".contains(c.to_ascii_lowercase())
     )
 }
 
@@ -265,7 +266,8 @@ impl Selectors {
             style: "style".parse()?,
             body: "body".parse()?,
             styled: if needs.has(STYLE_URLS) {
-                Some("[style*=\"url(\" i],[style*=\"@import\" i]".parse()?)
+                // A character reference can spell `url(` (`u&#114;l(`): the handler decodes it.
+                Some("[style*=\"url(\" i],[style*=\"@import\" i],[style*=\"&\"]".parse()?)
             } else {
                 None
             },
@@ -409,8 +411,9 @@ pub struct Rewriter {
     inner: Option<HtmlRewriter<'static, Sink>>,
     output: Output,
     state: Arc<Mutex<State>>,
-    /// For a whole document: the stretches to copy past lol_html, found when it was started.
-    stretches: Option<Vec<std::ops::Range<usize>>>,
+    /// For a whole document: the document (address and length, to know it again) and the
+    /// stretches to copy past lol_html, found when the rewriter was made for it.
+    stretches: Option<((usize, usize), Vec<std::ops::Range<usize>>)>,
 }
 
 /// The stretches of a whole document that the rewrite for `page` copies unchanged (see
@@ -590,9 +593,9 @@ impl Rewriter {
         })
     }
 
-    /// Starts the rewrite of a whole document, `doc` (then given to
-    /// [`Rewriter::write_whole`]): the stretches it copies past lol_html are found first, and
-    /// lol_html runs only the attribute checks the rest can need.
+    /// Starts the rewrite of a whole document, `doc`, which must then be given, the same slice,
+    /// to [`Rewriter::write_whole`] (the checks are chosen for it): the stretches it copies past
+    /// lol_html are found first, and lol_html runs only the attribute checks the rest can need.
     pub fn for_whole(
         page: Page,
         selectors: &Arc<Selectors>,
@@ -607,7 +610,7 @@ impl Rewriter {
         // the checks decide, must be the same either way.
         let selectors = selectors.with_only(needs);
         let mut rewriter = Rewriter::new(page, &selectors, encoding, sniff_meta, limits)?;
-        rewriter.stretches = Some(stretches);
+        rewriter.stretches = Some(((doc.as_ptr() as usize, doc.len()), stretches));
         Ok(rewriter)
     }
 
@@ -653,7 +656,7 @@ impl Rewriter {
     /// [`Rewriter::write`].
     pub fn write_whole(&mut self, doc: &[u8]) -> Result<Bytes, HtmlError> {
         let spans = match self.stretches.take() {
-            Some(s) if s.last().is_none_or(|l| l.end <= doc.len()) => s,
+            Some((seen, s)) if seen == (doc.as_ptr() as usize, doc.len()) => s,
             // Not the document the rewriter was made for: every check counts.
             _ => stretches_for(&lock(&self.state).page, doc, Needs::ALL),
         };
