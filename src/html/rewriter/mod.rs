@@ -411,9 +411,16 @@ pub struct Rewriter {
     inner: Option<HtmlRewriter<'static, Sink>>,
     output: Output,
     state: Arc<Mutex<State>>,
-    /// For a whole document: the document (address and length, to know it again) and the
-    /// stretches to copy past lol_html, found when the rewriter was made for it.
-    stretches: Option<((usize, usize), Vec<std::ops::Range<usize>>)>,
+    /// For a whole document: the stretches to copy past lol_html, found when the rewriter was
+    /// made for it.
+    stretches: Option<WholeDocument>,
+}
+
+/// The document a rewriter was made for (address and length, to know it again) and its
+/// stretches.
+struct WholeDocument {
+    seen: (usize, usize),
+    stretches: Vec<std::ops::Range<usize>>,
 }
 
 /// The stretches of a whole document that the rewrite for `page` copies unchanged (see
@@ -610,7 +617,10 @@ impl Rewriter {
         // the checks decide, must be the same either way.
         let selectors = selectors.with_only(needs);
         let mut rewriter = Rewriter::new(page, &selectors, encoding, sniff_meta, limits)?;
-        rewriter.stretches = Some(((doc.as_ptr() as usize, doc.len()), stretches));
+        rewriter.stretches = Some(WholeDocument {
+            seen: (doc.as_ptr() as usize, doc.len()),
+            stretches,
+        });
         Ok(rewriter)
     }
 
@@ -656,7 +666,7 @@ impl Rewriter {
     /// [`Rewriter::write`].
     pub fn write_whole(&mut self, doc: &[u8]) -> Result<Bytes, HtmlError> {
         let spans = match self.stretches.take() {
-            Some((seen, s)) if seen == (doc.as_ptr() as usize, doc.len()) => s,
+            Some(w) if w.seen == (doc.as_ptr() as usize, doc.len()) => w.stretches,
             // Not the document the rewriter was made for: every check counts.
             _ => stretches_for(&lock(&self.state).page, doc, Needs::ALL),
         };
