@@ -223,7 +223,7 @@ pub fn target(raw: &str) -> Option<Target> {
     } else {
         host_port.split(':').next().unwrap_or(host_port)
     };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let host = browser_host(host);
     if host.is_empty() {
         return None;
     }
@@ -233,6 +233,18 @@ pub fn target(raw: &str) -> Option<Target> {
         format!("/{path}")
     };
     Some(Target { host, path })
+}
+
+/// A host as a browser looks it up: percent-decoded and mapped the IDNA way (upper case,
+/// full-width letters and dots, `。`), without trailing dots.
+fn browser_host(raw: &str) -> String {
+    let mapped = if raw.is_ascii() && !raw.contains('%') {
+        raw.to_ascii_lowercase()
+    } else {
+        let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+        idna::domain_to_ascii(&decoded).unwrap_or_else(|_| decoded.to_lowercase())
+    };
+    mapped.trim_end_matches('.').to_owned()
 }
 
 /// The registrable domain of a host (`www.example.co.uk` -> `example.co.uk`), or the host itself
@@ -280,6 +292,10 @@ mod tests {
             "\r\n/\r\n/evil.com/x",
             "/&Tab;/evil.com/x",
             "/&NewLine;/evil.com/x",
+            "https://evil%2Ecom/x",
+            "https://%65vil.com/x",
+            "https://ＥＶＩＬ．com/x",
+            "https://evil。com./x",
         ] {
             assert_eq!(host(url).as_deref(), Some("evil.com"), "{url:?}");
         }
