@@ -745,3 +745,26 @@ fn references_that_spell_a_fetch_are_caught_whole_or_streamed() {
         assert_eq!(streamed, whole.as_bytes(), "{attr}");
     }
 }
+
+/// A `<base href>` on a denied host would send every relative URL after it there.
+#[test]
+fn a_base_url_on_a_denied_host_is_parked() {
+    let doc = "<!doctype html><head><base href=\"https://www.googletagmanager.com/\"><script src=\"gtm.js?id=GTM-1\"></script></head><body><p>x</p></body>";
+    let (out, _) = rewrite(page(CategorySet::EMPTY), doc);
+    assert!(
+        out.contains("<base data-consent-href=\"https://www.googletagmanager.com/\""),
+        "{out}"
+    );
+    assert!(!out.contains(" href="), "{out}");
+    assert_eq!(
+        rewrite_split(page(CategorySet::EMPTY), doc.as_bytes(), &[40]),
+        out.as_bytes()
+    );
+    // A base on the site's own or an unlisted host stays.
+    for kept in [
+        "<base href=\"https://cdn.example.org/\"><script src=\"a.js\"></script>",
+        "<base href=\"/app/\"><p>x</p>",
+    ] {
+        assert_eq!(rewrite(page(CategorySet::EMPTY), kept).0, kept);
+    }
+}

@@ -261,7 +261,8 @@ impl Selectors {
             iframe: "iframe[src]".parse()?,
             img: "img".parse()?,
             source: "source".parse()?,
-            link: "link[href][rel]".parse()?,
+            // `<base href>` too: relative URLs after it resolve against it.
+            link: "link[href][rel],base[href]".parse()?,
             noscript: "noscript".parse()?,
             style: "style".parse()?,
             body: "body".parse()?,

@@ -188,6 +188,9 @@ pub(in crate::html) fn is_hint(rel: &str) -> bool {
 }
 
 pub(super) fn link(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
+    if el.tag_name().eq_ignore_ascii_case("base") {
+        return base(state, el);
+    }
     let (Some(rel), Some(href)) = (el.get_attribute("rel"), el.get_attribute("href")) else {
         return Ok(());
     };
@@ -212,6 +215,22 @@ pub(super) fn link(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
         el.remove();
     }
     Ok(())
+}
+
+/// A `<base href>` on a denied host would make every relative URL after it (`<script
+/// src="gtm.js">`) fetch from there: its URL is parked, and relative URLs stay on the site.
+fn base(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
+    let Some(href) = el.get_attribute("href") else {
+        return Ok(());
+    };
+    let Some(rule) = lock(state).page.blocking_rule(&href).cloned() else {
+        return Ok(());
+    };
+    let Some(category) = record_action(state, Kind::Link, &rule, &href) else {
+        return Ok(());
+    };
+    park(el, "href")?;
+    label(el, &category, &rule)
 }
 
 /// Inline event handlers and `javascript:` URLs whose code names a denied host or carries a
