@@ -61,22 +61,25 @@ fn rewrite(page: Page, html: &str) -> (String, Stats) {
 
 /// Feeds `html` split at the given points and returns the output.
 fn rewrite_split(page: Page, html: &[u8], cuts: &[usize]) -> Vec<u8> {
-    let mut r = Rewriter::new(
-        page,
-        &selectors(),
-        encoding_rs::UTF_8,
-        false,
-        RewriteLimits::default(),
-    )
-    .unwrap();
+    rewrite_split_with(page, html, cuts, RewriteLimits::default()).unwrap()
+}
+
+/// [`rewrite_split`] under `limits`, errors returned.
+fn rewrite_split_with(
+    page: Page,
+    html: &[u8],
+    cuts: &[usize],
+    limits: RewriteLimits,
+) -> Result<Vec<u8>, HtmlError> {
+    let mut r = Rewriter::new(page, &selectors(), encoding_rs::UTF_8, false, limits)?;
     let mut out = Vec::new();
     let mut start = 0;
     for &cut in cuts.iter().chain(std::iter::once(&html.len())) {
-        out.extend_from_slice(&r.write(&html[start..cut]).unwrap());
+        out.extend_from_slice(&r.write(&html[start..cut])?);
         start = cut;
     }
-    out.extend_from_slice(&r.end().unwrap());
-    out
+    out.extend_from_slice(&r.end()?);
+    Ok(out)
 }
 
 const PAGE: &str = r#"<!doctype html><html><head>
@@ -667,25 +670,12 @@ fn ambiguous_nesting_fails_closed_or_arrives_whole_when_failing_open() {
     let doc = format!(
         "<!doctype html><body>{text}<select><template><script src=\"/a.js\"></script></template></select>{text}<script src=\"https://www.googletagmanager.com/gtm.js\"></script><p>end</p></body>"
     );
-    let run = |fail_open: bool, cuts: &[usize]| -> Result<Vec<u8>, HtmlError> {
-        let mut r = Rewriter::new(
-            page(CategorySet::EMPTY),
-            &selectors(),
-            encoding_rs::UTF_8,
-            false,
-            RewriteLimits {
-                fail_open,
-                ..RewriteLimits::default()
-            },
-        )?;
-        let mut out = Vec::new();
-        let mut start = 0;
-        for &cut in cuts.iter().chain(std::iter::once(&doc.len())) {
-            out.extend_from_slice(&r.write(&doc.as_bytes()[start..cut])?);
-            start = cut;
-        }
-        out.extend_from_slice(&r.end()?);
-        Ok(out)
+    let run = |fail_open: bool, cuts: &[usize]| {
+        let limits = RewriteLimits {
+            fail_open,
+            ..RewriteLimits::default()
+        };
+        rewrite_split_with(page(CategorySet::EMPTY), doc.as_bytes(), cuts, limits)
     };
     assert!(matches!(
         run(false, &[]),

@@ -123,21 +123,35 @@ pub(super) fn settle_script(st: &mut State) -> Option<(String, bool)> {
     Some((out, true))
 }
 
+/// Parks the URL attribute `attribute` (to `data-consent-<attribute>`, labelled) when it
+/// points at a blocked resource; the category and rule when it did.
+fn park_blocked_url(
+    state: &Shared,
+    el: &mut Element<'_, '_>,
+    attribute: &str,
+    kind: Kind,
+) -> Result<Option<(String, RuleInfo)>, Box<dyn std::error::Error + Send + Sync>> {
+    let Some(url) = el.get_attribute(attribute) else {
+        return Ok(None);
+    };
+    let Some(rule) = lock(state).page.blocking_rule(&url).cloned() else {
+        return Ok(None);
+    };
+    let Some(category) = record_action(state, kind, &rule, &url) else {
+        return Ok(None);
+    };
+    park(el, attribute)?;
+    label(el, &category, &rule)?;
+    Ok(Some((category, rule)))
+}
+
 pub(super) fn iframe(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
     if el.has_attribute("srcdoc") {
         return Ok(()); // srcdoc wins over src: nothing is fetched from src.
     }
-    let Some(src) = el.get_attribute("src") else {
+    let Some((category, rule)) = park_blocked_url(state, el, "src", Kind::Iframe)? else {
         return Ok(());
     };
-    let Some(rule) = lock(state).page.blocking_rule(&src).cloned() else {
-        return Ok(());
-    };
-    let Some(category) = record_action(state, Kind::Iframe, &rule, &src) else {
-        return Ok(());
-    };
-    park(el, "src")?;
-    label(el, &category, &rule)?;
     if lock(state).limits.iframe_placeholder {
         // srcdoc renders without any fetch; a consent tool removes it when re-activating.
         let note = format!(
@@ -187,50 +201,34 @@ pub(in crate::html) fn is_hint(rel: &str) -> bool {
     })
 }
 
+/// `<link>` (hints removed, style sheets parked) and `<base href>` (parked: on a denied host
+/// every relative URL after it, `<script src="gtm.js">`, would fetch from there).
 pub(super) fn link(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
     if el.tag_name().eq_ignore_ascii_case("base") {
-        return base(state, el);
+        park_blocked_url(state, el, "href", Kind::Link)?;
+        return Ok(());
     }
     let (Some(rel), Some(href)) = (el.get_attribute("rel"), el.get_attribute("href")) else {
         return Ok(());
     };
-    let stylesheet = rel
+    if rel
         .split_ascii_whitespace()
-        .any(|t| t.eq_ignore_ascii_case("stylesheet"));
-    if !is_hint(&rel) && !stylesheet {
+        .any(|t| t.eq_ignore_ascii_case("stylesheet"))
+    {
+        // Kept in place (and re-activatable) with its URL parked.
+        park_blocked_url(state, el, "href", Kind::Css)?;
+        return Ok(());
+    }
+    if !is_hint(&rel) {
         return Ok(());
     }
     let Some(rule) = lock(state).page.blocking_rule(&href).cloned() else {
         return Ok(());
     };
-    if stylesheet {
-        // Kept in place (and re-activatable) with its URL parked.
-        let Some(category) = record_action(state, Kind::Css, &rule, &href) else {
-            return Ok(());
-        };
-        park(el, "href")?;
-        return label(el, &category, &rule);
-    }
     if record_action(state, Kind::Link, &rule, &href).is_some() {
         el.remove();
     }
     Ok(())
-}
-
-/// A `<base href>` on a denied host would make every relative URL after it (`<script
-/// src="gtm.js">`) fetch from there: its URL is parked, and relative URLs stay on the site.
-fn base(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
-    let Some(href) = el.get_attribute("href") else {
-        return Ok(());
-    };
-    let Some(rule) = lock(state).page.blocking_rule(&href).cloned() else {
-        return Ok(());
-    };
-    let Some(category) = record_action(state, Kind::Link, &rule, &href) else {
-        return Ok(());
-    };
-    park(el, "href")?;
-    label(el, &category, &rule)
 }
 
 /// Inline event handlers and `javascript:` URLs whose code names a denied host or carries a
@@ -255,7 +253,9 @@ pub(super) fn code_attributes(state: &Shared, el: &mut Element<'_, '_>) -> Handl
                     .collect();
                 match compact.get(..11) {
                     Some(p) if p.eq_ignore_ascii_case("javascript:") => {
-                        crate::html::url::percent_decode(compact.get(11..).unwrap_or_default())
+                        percent_encoding::percent_decode_str(compact.get(11..).unwrap_or_default())
+                            .decode_utf8_lossy()
+                            .into_owned()
                     }
                     _ => continue,
                 }
