@@ -758,3 +758,60 @@ fn a_base_url_on_a_denied_host_is_parked() {
         assert_eq!(rewrite(page(CategorySet::EMPTY), kept).0, kept);
     }
 }
+
+/// The proxy keeps one set of selectors for its lifetime, and lol_html's matching program for
+/// them is compiled once per encoding and charset sniffing, then shared by every rewriter. A
+/// rewriter taking a shared program must rewrite exactly as one compiling its own: pages that
+/// need different checks, with and without `<meta charset>` sniffing, in several encodings,
+/// interleaved, streamed and whole.
+#[test]
+fn rewriters_sharing_compiled_selectors_rewrite_as_if_compiled_alone() {
+    let docs: [&[u8]; 5] = [
+        b"<html><head><meta charset=\"windows-1252\"><script src=\"https://www.googletagmanager.com/gtm.js\"></script></head><body><p>caf\xe9</p></body></html>",
+        b"<p onclick=\"fbq('track')\">x</p><img src=\"https://connect.facebook.net/tr.gif\" onerror=\"x()\">",
+        b"<div style=\"background:url(https://metrics.example.com/p.gif)\"><a href=\"java&#115;cript:fbq(1)\">a</a></div>",
+        b"<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"><iframe src=\"https://www.youtube.com/embed/x\"></iframe><noscript><img src=\"https://facebook.com/tr?id=1\"></noscript>",
+        b"<link rel=\"preload\" href=\"https://www.googletagmanager.com/gtag/js\"><style>@import url(https://metrics.example.com/x.css);</style><body>hi</body>",
+    ];
+    let encodings = [
+        encoding_rs::UTF_8,
+        encoding_rs::WINDOWS_1252,
+        encoding_rs::SHIFT_JIS,
+    ];
+    let shared = selectors();
+    let rewrite_with = |selectors: &Arc<Selectors>, doc: &[u8], encoding, sniff, whole: bool| {
+        let limits = RewriteLimits::default();
+        let page = page(CategorySet::only(Category::NECESSARY));
+        let mut r = if whole {
+            Rewriter::for_whole(page, selectors, doc, encoding, sniff, limits)
+        } else {
+            Rewriter::new(page, selectors, encoding, sniff, limits)
+        }
+        .unwrap();
+        let mut out = if whole {
+            r.write_whole(doc).unwrap().to_vec()
+        } else {
+            r.write(doc).unwrap().to_vec()
+        };
+        out.extend_from_slice(&r.end().unwrap());
+        (out, r.stats())
+    };
+    for round in 0..3 {
+        for (i, doc) in docs.iter().enumerate() {
+            for (e, &encoding) in encodings.iter().enumerate() {
+                for sniff in [false, true] {
+                    let whole = (round + i + e) % 2 == 0;
+                    let alone = rewrite_with(&selectors(), doc, encoding, sniff, whole);
+                    let sharing = rewrite_with(&shared, doc, encoding, sniff, whole);
+                    assert_eq!(
+                        alone,
+                        sharing,
+                        "round {round}, page {i}, {}, sniffing {sniff}, whole {whole}",
+                        encoding.name()
+                    );
+                    assert!(!alone.1.actions.is_empty(), "page {i} blocks something");
+                }
+            }
+        }
+    }
+}

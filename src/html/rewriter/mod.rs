@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use lol_html::html_content::{ContentType, TextChunk};
 use lol_html::send::{ElementContentHandlers, HtmlRewriter, Settings};
-use lol_html::{AsciiCompatibleEncoding, DocumentContentHandlers, MemorySettings, Selector};
+use lol_html::{
+    AsciiCompatibleEncoding, DocumentContentHandlers, MemorySettings, Selector,
+    SelectorProgramCache,
+};
 
 mod inert;
 mod neutralize;
@@ -49,6 +52,9 @@ pub struct Selectors {
     handlers: Option<Selector>,
     /// Variants for documents seen whole, by what they need.
     narrowed: Mutex<std::collections::HashMap<Needs, Arc<Selectors>>>,
+    /// lol_html's matching programs for these selectors (one per encoding and charset
+    /// sniffing), compiled once instead of for every rewriter.
+    programs: SelectorProgramCache,
 }
 
 /// Attributes through which inline code runs: event handlers, and URL attributes that can hold
@@ -278,6 +284,7 @@ impl Selectors {
                 Some(code.join(",").parse()?)
             },
             narrowed: Mutex::new(std::collections::HashMap::new()),
+            programs: SelectorProgramCache::new(),
         })
     }
 
@@ -582,6 +589,7 @@ impl Rewriter {
             .append_document_content_handler(document_end)
             .with_encoding(encoding)
             .with_adjust_charset_on_meta_tag(sniff_meta)
+            .with_selector_program_cache(&selectors.programs)
             .with_graceful_bail_out_on_content_handler_error(limits.fail_open)
             // Where lol_html cannot be sure how a browser nests a tag (a raw-text start tag
             // inside `<select>` or after `<frameset>`) it stops, without flushing what it held:

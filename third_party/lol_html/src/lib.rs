@@ -46,7 +46,7 @@ pub use self::rewriter::{
     HandlerResult, HandlerTypes, HtmlRewriter, LocalHandlerTypes, MemorySettings,
     RewriteStrSettings, Settings, TextHandler, rewrite_str,
 };
-pub use self::selectors_vm::Selector;
+pub use self::selectors_vm::{Selector, SelectorProgramCache};
 pub use self::transform_stream::OutputSink;
 
 /// This module contains type aliases that make the [`HtmlRewriter`] safe to move between threads (have the [`Send`] bound).

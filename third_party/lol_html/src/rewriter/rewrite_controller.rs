@@ -47,7 +47,6 @@ impl<'h, H: HandlerTypes> HtmlRewriteController<'h, H> {
         memory_limiter: &SharedMemoryLimiter,
         encoding: &SharedEncoding,
     ) -> Self {
-        let mut selectors_ast = Ast::default();
         let mut dispatcher = ContentHandlersDispatcher::<H>::default();
         let has_selectors =
             !settings.element_content_handlers.is_empty() || settings.adjust_charset_on_meta_tag;
@@ -63,26 +62,49 @@ impl<'h, H: HandlerTypes> HtmlRewriteController<'h, H> {
             .into_iter()
             .chain(settings.element_content_handlers);
 
-        for (selector, handlers) in element_content_handlers {
-            let match_id = dispatcher.add_selector_associated_handlers(handlers);
+        let selector_matching_vm = if let Some(cache) = settings.selector_program_cache {
+            // The dispatcher numbers the handlers from 0 in this order, as the program does.
+            let selectors: Vec<_> = element_content_handlers
+                .map(|(selector, handlers)| {
+                    dispatcher.add_selector_associated_handlers(handlers);
+                    selector
+                })
+                .collect();
+            let selectors: Vec<&crate::Selector> = selectors.iter().map(|s| &**s).collect();
 
-            selectors_ast.add_selector(&selector, match_id);
-        }
+            has_selectors.then(|| {
+                SelectorMatchingVm::with_program(
+                    cache.program(
+                        &selectors,
+                        settings.encoding.into(),
+                        settings.enable_esi_tags,
+                    ),
+                    memory_limiter.clone(),
+                    settings.enable_esi_tags,
+                )
+            })
+        } else {
+            let mut selectors_ast = Ast::default();
+
+            for (selector, handlers) in element_content_handlers {
+                let match_id = dispatcher.add_selector_associated_handlers(handlers);
+
+                selectors_ast.add_selector(&selector, match_id);
+            }
+
+            has_selectors.then(|| {
+                SelectorMatchingVm::new(
+                    selectors_ast,
+                    settings.encoding.into(),
+                    memory_limiter.clone(),
+                    settings.enable_esi_tags,
+                )
+            })
+        };
 
         for handlers in settings.document_content_handlers {
             dispatcher.add_document_content_handlers(handlers);
         }
-
-        let selector_matching_vm = if has_selectors {
-            Some(SelectorMatchingVm::new(
-                selectors_ast,
-                settings.encoding.into(),
-                memory_limiter.clone(),
-                settings.enable_esi_tags,
-            ))
-        } else {
-            None
-        };
 
         Self::new(dispatcher, selector_matching_vm, settings.bail_out_handlers)
     }

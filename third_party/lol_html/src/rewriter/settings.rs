@@ -1,5 +1,5 @@
 use crate::rewritable_units::{BailOut, Comment, Doctype, DocumentEnd, Element, EndTag, TextChunk};
-use crate::selectors_vm::Selector;
+use crate::selectors_vm::{Selector, SelectorProgramCache};
 // N.B. `use crate::` will break this because the constructor is not public, only the struct itself
 use super::{AsciiCompatibleEncoding, RewritingError};
 use std::borrow::Cow;
@@ -980,6 +980,7 @@ pub struct Settings<'handlers, 'selectors, H: HandlerTypes = LocalHandlerTypes> 
     pub(crate) enable_esi_tags: bool,
     pub(crate) adjust_charset_on_meta_tag: bool,
     pub(crate) graceful_bail_out_on_content_handler_error: bool,
+    pub(crate) selector_program_cache: Option<&'selectors SelectorProgramCache>,
 }
 
 impl Default for Settings<'_, '_, LocalHandlerTypes> {
@@ -1022,6 +1023,7 @@ impl<'handlers, 'selectors, H: HandlerTypes> Settings<'handlers, 'selectors, H> 
             enable_esi_tags: false,
             adjust_charset_on_meta_tag: false,
             graceful_bail_out_on_content_handler_error: false,
+            selector_program_cache: None,
         }
     }
 
@@ -1300,6 +1302,24 @@ impl<'handlers, 'selectors, H: HandlerTypes> Settings<'handlers, 'selectors, H> 
     #[must_use]
     pub const fn with_graceful_bail_out_on_content_handler_error(mut self, value: bool) -> Self {
         self.graceful_bail_out_on_content_handler_error = value;
+        self
+    }
+
+    /// Shares selector matching programs through `cache`: the rewriter takes the program compiled
+    /// for the same element content handler selectors (in the same order), encoding and ESI
+    /// setting when the cache holds one, and otherwise compiles it and keeps it there for the
+    /// next rewriter (consent-gate patch).
+    ///
+    /// ### Default
+    ///
+    /// None: every rewriter compiles its own program.
+    #[inline]
+    #[must_use]
+    pub const fn with_selector_program_cache(
+        mut self,
+        cache: &'selectors SelectorProgramCache,
+    ) -> Self {
+        self.selector_program_cache = Some(cache);
         self
     }
 }

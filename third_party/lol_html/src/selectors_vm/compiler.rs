@@ -13,10 +13,10 @@ type BytesOwned = Box<[u8]>;
 
 /// An expression using only the tag name of an element.
 pub type CompiledLocalNameExpr =
-    Box<dyn Fn(&SelectorState<'_>, &LocalName<'_>) -> bool + Send + 'static>;
+    Box<dyn Fn(&SelectorState<'_>, &LocalName<'_>) -> bool + Send + Sync + 'static>;
 /// An expression using the attributes of an element.
 pub type CompiledAttributeExpr =
-    Box<dyn Fn(&SelectorState<'_>, &AttributeMatcher<'_>) -> bool + Send + 'static>;
+    Box<dyn Fn(&SelectorState<'_>, &AttributeMatcher<'_>) -> bool + Send + Sync + 'static>;
 
 #[derive(Default)]
 struct ExprSet {
@@ -32,7 +32,7 @@ pub(crate) struct AttrExprOperands {
 
 impl Expr<OnTagNameExpr> {
     #[inline]
-    fn compile_expr<F: Fn(&SelectorState<'_>, &LocalName<'_>) -> bool + Send + 'static>(
+    fn compile_expr<F: Fn(&SelectorState<'_>, &LocalName<'_>) -> bool + Send + Sync + 'static>(
         negation: bool,
         f: F,
     ) -> CompiledLocalNameExpr {
@@ -96,7 +96,7 @@ impl Compilable for Expr<OnTagNameExpr> {
 
 impl Expr<OnAttributesExpr> {
     #[inline]
-    fn compile_expr<F: Fn(&SelectorState<'_>, &AttributeMatcher<'_>) -> bool + Send + 'static>(
+    fn compile_expr<F: Fn(&SelectorState<'_>, &AttributeMatcher<'_>) -> bool + Send + Sync + 'static>(
         negation: bool,
         f: F,
     ) -> CompiledAttributeExpr {

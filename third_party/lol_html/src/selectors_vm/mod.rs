@@ -7,6 +7,7 @@ mod error;
 mod match_info;
 mod parser;
 mod program;
+mod program_cache;
 mod stack;
 
 use self::program::AddressRange;
@@ -15,6 +16,7 @@ use crate::html::{LocalName, Namespace};
 use crate::memory::{MemoryLimitExceededError, SharedMemoryLimiter};
 use crate::transform_stream::AuxStartTagInfo;
 use encoding_rs::Encoding;
+use std::sync::Arc;
 
 pub use self::ast::*;
 pub(crate) use self::attribute_matcher::AttributeMatcher;
@@ -23,6 +25,7 @@ pub use self::error::SelectorError;
 pub(crate) use self::match_info::{DenseHashSet, MatchId, MatchInfo};
 pub use self::parser::Selector;
 pub(crate) use self::program::{ExecutionBranch, Program, TryExecResult};
+pub use self::program_cache::SelectorProgramCache;
 pub(crate) use self::stack::{ChildCounter, ElementData, Stack, StackItem};
 
 pub(crate) type AuxStartTagInfoRequest<E> = Box<
@@ -131,7 +134,7 @@ macro_rules! aux_info_request {
 }
 
 pub(crate) struct SelectorMatchingVm<E: ElementData> {
-    program: Program,
+    program: Arc<Program>,
     stack: Stack<E>,
     enable_esi_tags: bool,
 }
@@ -148,8 +151,19 @@ where
         memory_limiter: SharedMemoryLimiter,
         enable_esi_tags: bool,
     ) -> Self {
-        let program = Compiler::new(encoding).compile(ast);
+        let program = Arc::new(Compiler::new(encoding).compile(ast));
 
+        Self::with_program(program, memory_limiter, enable_esi_tags)
+    }
+
+    /// A VM running a program compiled before, shared with other VMs.
+    #[inline]
+    #[must_use]
+    pub fn with_program(
+        program: Arc<Program>,
+        memory_limiter: SharedMemoryLimiter,
+        enable_esi_tags: bool,
+    ) -> Self {
         Self {
             stack: Stack::new(memory_limiter, program.enable_nth_of_type),
             program,
