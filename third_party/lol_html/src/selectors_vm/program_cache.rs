@@ -28,7 +28,8 @@ pub struct SelectorProgramCache {
 
 impl std::fmt::Debug for SelectorProgramCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SelectorProgramCache").finish_non_exhaustive()
+        f.debug_struct("SelectorProgramCache")
+            .finish_non_exhaustive()
     }
 }
 
@@ -88,10 +89,7 @@ impl SelectorProgramCache {
             ast.add_selector(selector, match_id as _);
         }
         let program = Arc::new(Compiler::new(encoding).compile(ast));
-        let mut programs = self
-            .programs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut programs = self.programs.lock().unwrap_or_else(PoisonError::into_inner);
         if programs.len() >= CAPACITY {
             programs.remove(0);
         }
