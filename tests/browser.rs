@@ -156,6 +156,24 @@ fn origin() -> Origin {
                     Err(_) => Reply::new(404),
                 }
             }
+            // A page whose `<base href>` names a CDN host, before its first script; its own
+            // scripts have full URLs (on the host the browser asked).
+            p if p.starts_with("/base-cdn/") => {
+                let name = p.trim_start_matches("/base-cdn/");
+                let host = req.header("host").unwrap_or_default().to_owned();
+                match std::fs::read_to_string(fixtures.join("browser").join(name)) {
+                    Ok(page) => Reply::ok(
+                        "text/html; charset=utf-8",
+                        page.replacen(
+                            "<meta charset=\"utf-8\">",
+                            "<meta charset=\"utf-8\"><base href=\"http://cdn.invalid/\">",
+                            1,
+                        )
+                        .replace("src=\"/js/", &format!("src=\"http://{host}/js/")),
+                    ),
+                    Err(_) => Reply::new(404),
+                }
+            }
             p if p.starts_with("/csp-nonce/") || p.starts_with("/csp-hash/") => {
                 let (kind, name) = p.trim_start_matches('/').split_once('/').unwrap();
                 let page = std::fs::read_to_string(fixtures.join("browser").join(name))
@@ -384,6 +402,19 @@ fn without_consent_no_tracker_is_fetched_and_with_consent_the_page_is_as_from_th
         let straight = visit(&browser, &direct, &page, None, "0");
         let expected = trackers(&rules, &straight);
         exercised += usize::from(!expected.is_empty());
+        // The pages of corner cases hide a tracker behind each: the browser must still fetch
+        // every one straight from the origin, or the page proves nothing (distinct URLs without
+        // their queries: three of the parser quirks load the same gtm.js).
+        let hidden = match page.as_str() {
+            "/parser-quirks.html" => 9,
+            "/css-quirks.html" => 5,
+            _ => 0,
+        };
+        if expected.len() < hidden {
+            failures.push(format!(
+                "{page}: straight from the origin the browser requested only {expected:?}, not all {hidden} trackers"
+            ));
+        }
         let denied = visit(
             &browser,
             &through,
@@ -429,6 +460,7 @@ fn run_time_injection_is_stopped_by_the_guard_and_first_party_code_keeps_working
         "/runtime.html",
         "/csp-nonce/runtime.html",
         "/csp-hash/runtime.html",
+        "/base-cdn/runtime.html",
     ] {
         let v = visit(
             &browser,

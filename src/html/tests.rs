@@ -727,6 +727,15 @@ fn references_that_spell_a_fetch_are_caught_whole_or_streamed() {
             "style=\"background:u&#114;l(https://connect.facebook.net/tr)\"",
             "connect.facebook.net",
         ),
+        // CSS escapes spell names as references do; `image-set()` strings are URLs.
+        (
+            "style=\"background:u\\72 l(https://connect.facebook.net/tr)\"",
+            "connect.facebook.net",
+        ),
+        (
+            "style='background-image:image-set(\"https://connect.facebook.net/tr\" 1x)'",
+            "connect.facebook.net",
+        ),
     ] {
         let doc = format!("<!doctype html><body><p>x</p><a {attr}>go</a></body>");
         let (whole, _) = rewrite(page(CategorySet::EMPTY), &doc);
@@ -814,4 +823,45 @@ fn rewriters_sharing_compiled_selectors_rewrite_as_if_compiled_alone() {
             }
         }
     }
+}
+
+/// The client guard's URL is relative to the site. A `<base href>` on another host (a CDN)
+/// before the first script would send it there, where it does not exist, and run-time trackers
+/// would go unguarded: the guard then goes before the `<base>`, where it resolves on the site.
+#[test]
+fn the_guard_goes_before_a_base_url_that_precedes_the_first_script() {
+    const GUARD: &str = "<script src=\"/.consent-gate/guard/g.js\"></script>";
+    let with_guard = |doc: &str| {
+        let mut r = Rewriter::new(
+            page(CategorySet::only(Category::NECESSARY)),
+            &selectors(),
+            encoding_rs::UTF_8,
+            false,
+            RewriteLimits::default(),
+        )
+        .unwrap();
+        r.inject_before_first_script(GUARD.to_owned());
+        let mut out = r.write(doc.as_bytes()).unwrap().to_vec();
+        out.extend_from_slice(&r.end().unwrap());
+        String::from_utf8(out).unwrap()
+    };
+    let out = with_guard(
+        "<head><base href=\"https://cdn.example.net/\"><script src=\"app.js\"></script></head>",
+    );
+    assert_eq!(
+        out,
+        format!(
+            "<head>{GUARD}<base href=\"https://cdn.example.net/\"><script src=\"app.js\"></script></head>"
+        )
+    );
+    // A script first: the guard before it, once.
+    let out = with_guard(
+        "<head><script src=\"/a.js\"></script><base href=\"https://cdn.example.net/\"></head>",
+    );
+    assert_eq!(
+        out,
+        format!(
+            "<head>{GUARD}<script src=\"/a.js\"></script><base href=\"https://cdn.example.net/\"></head>"
+        )
+    );
 }

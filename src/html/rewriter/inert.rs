@@ -612,11 +612,7 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
                 Some(b'o') if name.get(1).is_some_and(|b| b.eq_ignore_ascii_case(&b'n')) => {
                     return None;
                 }
-                Some(b's') if is(b"style") => {
-                    contains_ci(value, b"url(")
-                        || contains_ci(value, b"@import")
-                        || value.contains(&b'&')
-                }
+                Some(b's') if is(b"style") => crate::html::css::attribute_may_fetch(value),
                 Some(b'h' | b's' | b'a' | b'f')
                     if is(b"href") || is(b"src") || is(b"action") || is(b"formaction") =>
                 {

@@ -103,7 +103,7 @@ impl Needs {
     /// The checks a whole document needs. Over-approximates, never under: an event-handler
     /// or `style` attribute is recognised by its name after an attribute separator and before
     /// `=` (so `el.onload = f` in a script does not count, `<img/ONLOAD = "...">` does); a
-    /// `style` value counts when it holds `url(`, `@import` or a character reference; and the
+    /// `style` value counts when it could fetch (`css::attribute_may_fetch`); and the
     /// URL check is on when `script:` appears anywhere, read as a browser reads a URL (tabs and
     /// newlines inside it dropped: `java<TAB>scr<LF>ipt:`), or a character reference spells a
     /// letter of `javascript`, a colon, a tab or a newline (`java&#115;cript&colon;`).
@@ -139,7 +139,7 @@ impl Needs {
                     bits |= 1 << i;
                 }
             } else if name.eq_ignore_ascii_case(b"style")
-                && attribute_value(doc, end).is_some_and(css_can_fetch)
+                && attribute_value(doc, end).is_some_and(crate::html::css::attribute_may_fetch)
             {
                 bits |= STYLE_URLS;
             }
@@ -225,14 +225,6 @@ fn attribute_value(doc: &[u8], at: usize) -> Option<&[u8]> {
     })
 }
 
-/// Whether CSS in a `style` attribute could fetch: `url(`, `@import`, or a character reference
-/// (which could spell either).
-fn css_can_fetch(value: &[u8]) -> bool {
-    [&b"url("[..], b"@import", b"&#", b"&lpar", b"&commat"]
-        .iter()
-        .any(|t| value.windows(t.len()).any(|w| w.eq_ignore_ascii_case(t)))
-}
-
 impl Selectors {
     /// Parses the selectors the neutralizer uses.
     pub fn new() -> Result<Self, lol_html::errors::SelectorError> {
@@ -273,8 +265,13 @@ impl Selectors {
             style: "style".parse()?,
             body: "body".parse()?,
             styled: if needs.has(STYLE_URLS) {
-                // A character reference can spell `url(` (`u&#114;l(`): the handler decodes it.
-                Some("[style*=\"url(\" i],[style*=\"@import\" i],[style*=\"&\"]".parse()?)
+                // Character references and CSS escapes can spell `url(` (`u&#114;l(`,
+                // `u\72 l(`): the handler resolves them.
+                let marks: Vec<String> = crate::html::css::ATTRIBUTE_FETCH_MARKS
+                    .iter()
+                    .map(|m| format!("[style*=\"{}\" i]", m.replace('\\', "\\\\")))
+                    .collect();
+                Some(marks.join(",").parse()?)
             } else {
                 None
             },
@@ -634,7 +631,8 @@ impl Rewriter {
     }
 
     /// Puts `tag` (the client guard's `<script>`) right before the page's first executable
-    /// script, so it runs before any other; a page without scripts does not get it.
+    /// script, so it runs before any other, or before a `<base href>` that comes first (so that
+    /// its URL resolves on the site); a page with neither does not get it.
     pub fn inject_before_first_script(&self, tag: String) {
         lock(&self.state).guard = Some(tag);
     }
