@@ -205,6 +205,12 @@ pub(in crate::html) fn is_hint(rel: &str) -> bool {
 /// every relative URL after it, `<script src="gtm.js">`, would fetch from there).
 pub(super) fn link(state: &Shared, el: &mut Element<'_, '_>) -> HandlerResult {
     if el.tag_name().eq_ignore_ascii_case("base") {
+        // The guard's URL is relative to the site. Before the `<base>` it resolves against the
+        // page's own URL, as a script parsed there does, not against the base (a CDN, say,
+        // where it does not exist).
+        if let Some(tag) = lock(state).guard.take() {
+            el.before(&tag, ContentType::Html);
+        }
         park_blocked_url(state, el, "href", Kind::Link)?;
         return Ok(());
     }
