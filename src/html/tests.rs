@@ -590,6 +590,8 @@ fn a_document_needs_only_the_attribute_checks_its_bytes_can_trigger() {
         b"<div style=\"background:URL(//t.example/x)\">",
         b"<div style='background:url&#40;//t.example/x)'>",
         b"<div STYLE = background:url(//t.example/x)>",
+        b"<div style=\"background:u\\72 l(//t.example/x)\">",
+        b"<div style='background-image:image-set(\"//t.example/x\" 1x)'>",
     ] {
         assert_ne!(Needs::of(doc), plain, "{}", String::from_utf8_lossy(doc));
     }
