@@ -6,9 +6,10 @@ use crate::memory::SharedMemoryLimiter;
 use crate::parser::ActionError;
 use crate::rewritable_units::{BailOut, DocumentEnd, Token, TokenCaptureFlags};
 use crate::selectors_vm::{
-    Ast, AuxStartTagInfoRequest, DenseHashSet, ElementData, SelectorMatchingVm, VmError,
+    AuxStartTagInfoRequest, DenseHashSet, ElementData, SelectorMatchingVm, VmError, compile,
 };
 use crate::transform_stream::{DispatcherError, StartTagHandlingResult, TransformController};
+use std::sync::Arc;
 
 pub(crate) struct ElementDescriptor {
     pub matched_content_handlers: DenseHashSet,
@@ -48,8 +49,6 @@ impl<'h, H: HandlerTypes> HtmlRewriteController<'h, H> {
         encoding: &SharedEncoding,
     ) -> Self {
         let mut dispatcher = ContentHandlersDispatcher::<H>::default();
-        let has_selectors =
-            !settings.element_content_handlers.is_empty() || settings.adjust_charset_on_meta_tag;
 
         let charset_adjust_handler = if settings.adjust_charset_on_meta_tag {
             let encoding = SharedEncoding::clone(encoding);
@@ -58,53 +57,32 @@ impl<'h, H: HandlerTypes> HtmlRewriteController<'h, H> {
             None
         };
 
-        let element_content_handlers = charset_adjust_handler
+        // The dispatcher numbers the handlers from 0 in this order, as the program does.
+        let selectors: Vec<_> = charset_adjust_handler
             .into_iter()
-            .chain(settings.element_content_handlers);
-
-        let selector_matching_vm = if let Some(cache) = settings.selector_program_cache {
-            // The dispatcher numbers the handlers from 0 in this order, as the program does.
-            let selectors: Vec<_> = element_content_handlers
-                .map(|(selector, handlers)| {
-                    dispatcher.add_selector_associated_handlers(handlers);
-                    selector
-                })
-                .collect();
-            let selectors: Vec<&crate::Selector> = selectors.iter().map(|s| &**s).collect();
-
-            has_selectors.then(|| {
-                SelectorMatchingVm::with_program(
-                    cache.program(
-                        &selectors,
-                        settings.encoding.into(),
-                        settings.enable_esi_tags,
-                    ),
-                    memory_limiter.clone(),
-                    settings.enable_esi_tags,
-                )
+            .chain(settings.element_content_handlers)
+            .map(|(selector, handlers)| {
+                dispatcher.add_selector_associated_handlers(handlers);
+                selector
             })
-        } else {
-            let mut selectors_ast = Ast::default();
-
-            for (selector, handlers) in element_content_handlers {
-                let match_id = dispatcher.add_selector_associated_handlers(handlers);
-
-                selectors_ast.add_selector(&selector, match_id);
-            }
-
-            has_selectors.then(|| {
-                SelectorMatchingVm::new(
-                    selectors_ast,
-                    settings.encoding.into(),
-                    memory_limiter.clone(),
-                    settings.enable_esi_tags,
-                )
-            })
-        };
+            .collect();
 
         for handlers in settings.document_content_handlers {
             dispatcher.add_document_content_handlers(handlers);
         }
+
+        let selector_matching_vm = (!selectors.is_empty()).then(|| {
+            let encoding = settings.encoding.into();
+            let program = match settings.selector_program_cache {
+                Some(cache) => cache.program(&selectors, encoding, settings.enable_esi_tags),
+                None => Arc::new(compile(&selectors, encoding)),
+            };
+            SelectorMatchingVm::with_program(
+                program,
+                memory_limiter.clone(),
+                settings.enable_esi_tags,
+            )
+        });
 
         Self::new(dispatcher, selector_matching_vm, settings.bail_out_handlers)
     }

@@ -15,7 +15,6 @@ use self::stack::StackDirective;
 use crate::html::{LocalName, Namespace};
 use crate::memory::{MemoryLimitExceededError, SharedMemoryLimiter};
 use crate::transform_stream::AuxStartTagInfo;
-use encoding_rs::Encoding;
 use std::sync::Arc;
 
 pub use self::ast::*;
@@ -26,6 +25,7 @@ pub(crate) use self::match_info::{DenseHashSet, MatchId, MatchInfo};
 pub use self::parser::Selector;
 pub(crate) use self::program::{ExecutionBranch, Program, TryExecResult};
 pub use self::program_cache::SelectorProgramCache;
+pub(crate) use self::program_cache::compile;
 pub(crate) use self::stack::{ChildCounter, ElementData, Stack, StackItem};
 
 pub(crate) type AuxStartTagInfoRequest<E> = Box<
@@ -143,11 +143,13 @@ impl<E> SelectorMatchingVm<E>
 where
     E: ElementData + Send,
 {
-    #[inline]
+    /// A VM compiling its own program (the rewriter compiles through `compile`; the VM's tests
+    /// build theirs from an `Ast`).
+    #[cfg(test)]
     #[must_use]
     pub fn new(
         ast: Ast,
-        encoding: &'static Encoding,
+        encoding: &'static encoding_rs::Encoding,
         memory_limiter: SharedMemoryLimiter,
         enable_esi_tags: bool,
     ) -> Self {

@@ -3,6 +3,7 @@
 
 use super::{Ast, Compiler, Program, Selector};
 use encoding_rs::Encoding;
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// How many programs a cache keeps; the oldest goes first.
@@ -40,10 +41,19 @@ struct Compiled {
     program: Arc<Program>,
 }
 
+/// The program matching `selectors`, their match ids being their positions.
+pub(crate) fn compile(selectors: &[Cow<'_, Selector>], encoding: &'static Encoding) -> Program {
+    let mut ast = Ast::default();
+    for (match_id, selector) in selectors.iter().enumerate() {
+        ast.add_selector(selector, match_id as _);
+    }
+    Compiler::new(encoding).compile(ast)
+}
+
 impl Compiled {
     fn is_for(
         &self,
-        selectors: &[&Selector],
+        selectors: &[Cow<'_, Selector>],
         encoding: &'static Encoding,
         enable_esi_tags: bool,
     ) -> bool {
@@ -67,36 +77,28 @@ impl SelectorProgramCache {
     }
 
     /// The program for `selectors` (match ids are their positions), compiled now if the cache
-    /// has none.
+    /// has none (under the lock, so that it is compiled once).
     pub(crate) fn program(
         &self,
-        selectors: &[&Selector],
+        selectors: &[Cow<'_, Selector>],
         encoding: &'static Encoding,
         enable_esi_tags: bool,
     ) -> Arc<Program> {
-        let found = self
-            .programs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let mut programs = self.programs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = programs
             .iter()
             .find(|c| c.is_for(selectors, encoding, enable_esi_tags))
-            .map(|c| Arc::clone(&c.program));
-        if let Some(program) = found {
-            return program;
+        {
+            return Arc::clone(&c.program);
         }
-        let mut ast = Ast::default();
-        for (match_id, selector) in selectors.iter().enumerate() {
-            ast.add_selector(selector, match_id as _);
-        }
-        let program = Arc::new(Compiler::new(encoding).compile(ast));
-        let mut programs = self.programs.lock().unwrap_or_else(PoisonError::into_inner);
+        let program = Arc::new(compile(selectors, encoding));
         if programs.len() >= CAPACITY {
             programs.remove(0);
         }
         programs.push(Compiled {
             encoding,
             enable_esi_tags,
-            selectors: selectors.iter().map(|s| (*s).clone()).collect(),
+            selectors: selectors.iter().map(|s| s.as_ref().clone()).collect(),
             program: Arc::clone(&program),
         });
         program
