@@ -311,6 +311,16 @@ fn mode_off_is_a_plain_proxy() {
         origin.last_request().headers_named("cookie"),
         ["_ga=1; sid=2"]
     );
+    // The origin learns who asked: the client's own list, then the address it came from.
+    assert_eq!(
+        origin.last_request().headers_named("x-forwarded-for"),
+        ["127.0.0.1"]
+    );
+    proxy.get("/", &[("X-Forwarded-For", "203.0.113.7, 10.1.2.3")]);
+    assert_eq!(
+        origin.last_request().headers_named("x-forwarded-for"),
+        ["203.0.113.7, 10.1.2.3, 127.0.0.1"]
+    );
 }
 
 #[test]

@@ -57,8 +57,10 @@ pub struct RequestState {
     accept_encoding: Option<Vec<u8>>,
     /// The request asks for a document (navigation or frame): its body may need rewriting.
     wants_document: bool,
-    /// In a mutex only because Pingora needs the context to be `Sync`; never contended.
-    pipeline: Option<std::sync::Mutex<Pipeline>>,
+    /// In a mutex only because Pingora needs the context to be `Sync`; never contended. Boxed:
+    /// the context lives inside Pingora's per-request future, which is moved as a whole, and
+    /// most responses have no pipeline.
+    pipeline: Option<Box<std::sync::Mutex<Pipeline>>>,
     /// Neutralizations outside the body (the `Link` header).
     header_stats: Stats,
     rewrite_time: Duration,
@@ -419,7 +421,7 @@ impl ConsentGate {
         {
             pipeline = pipeline.with_memo(Arc::clone(memo));
         }
-        ctx.pipeline = Some(std::sync::Mutex::new(pipeline));
+        ctx.pipeline = Some(Box::new(std::sync::Mutex::new(pipeline)));
         if let Some(edits) = edits {
             apply_edits(resp, edits)?;
         }
@@ -552,16 +554,10 @@ impl ProxyHttp for ConsentGate {
             }
         }
         if let Some(addr) = session.client_addr().and_then(|a| a.as_inet()) {
-            let ip = addr.ip().to_string();
-            let value = match upstream
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-            {
-                Some(prior) => format!("{prior}, {ip}"),
-                None => ip,
-            };
-            upstream.insert_header("x-forwarded-for", value)?;
+            let name = http::HeaderName::from_static("x-forwarded-for");
+            let prior = upstream.headers.get(&name).map(http::HeaderValue::as_bytes);
+            let value = crate::wire::forwarded::append(prior, addr.ip());
+            upstream.insert_header(name, value)?;
         }
         ctx.upstream_sent = Some(Instant::now());
         // A page we may have to rewrite should arrive uncompressed (saves decoding it).
@@ -773,6 +769,23 @@ impl ProxyHttp for ConsentGate {
             duration_ms = ctx.started.map_or(0.0, |s| s.elapsed().as_secs_f64() * 1000.0),
             upstream_ms = ctx.upstream_time.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
             error = e.map(ToString::to_string),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pingora keeps the per-request context inside the request's future, which is moved (copied)
+    /// as a whole several times per request: a large inline field (the rewriting pipeline is
+    /// 2.6 KB) costs every request, rewritten or not, measurably on small pages.
+    #[test]
+    fn the_per_request_context_stays_small() {
+        let size = std::mem::size_of::<RequestState>();
+        assert!(
+            size <= 640,
+            "RequestState is {size} bytes; box what most requests do not use"
         );
     }
 }

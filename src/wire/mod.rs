@@ -4,3 +4,5 @@
 pub mod cookie_header;
 pub mod host;
 pub mod percent;
+
+pub mod forwarded;
