@@ -166,8 +166,8 @@ if [ "$MODE" = instructions ]; then
     local path="$1"; shift
     local args=(-H "$ID")
     for h in "$@"; do args+=(-H "$h"); done
-    local out="$WORK/callgrind-$name"
-    valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" 2>"$WORK/valgrind-$name.log" &
+    local out="$WORK/callgrind-${name//[^a-z0-9-]/_}"
+    RUST_LOG=error valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" 2>"$out.log" &
     local pid=$!
     for _ in $(seq 1 300); do curl -sf -o /dev/null "${args[@]}" "http://$VG_ADDR$path" && break; sleep 0.2; done
     for i in $(seq 1 100); do echo "url = \"http://$VG_ADDR$path\""; echo "output = /dev/null"; done > "$WORK/urls-warm"
@@ -179,13 +179,13 @@ if [ "$MODE" = instructions ]; then
     kill "$pid"; wait "$pid" 2>/dev/null || true
     local total
     total="$(awk '/^summary:/ && !seen {print $2; seen = 1}' "$out".*)"
-    rm -f "$out" "$out".*
+    rm -f "$out" "$out".[0-9]*
     python3 -c "import sys; print(f'  {sys.argv[1]:<36} {int(sys.argv[2]) / int(sys.argv[3]):>10,.0f} instructions/request')" "$name" "$total" "$REQUESTS"
   }
   VG_PORT="$(free_port)"; VG_ADMIN="$(free_port)"; VG_ADDR="127.0.0.1:$VG_PORT"
   sed -e "s/127.0.0.1:$CG\"/$VG_ADDR\"/" -e "s/127.0.0.1:$ADMIN\"/127.0.0.1:$VG_ADMIN\"/" \
     -e "s|cg.pid.txt|vg.pid.txt|" -e "s|cg.sock|vg.sock|" "$WORK/config.toml" > "$WORK/vg.toml"
-  CGVG=(env RUST_LOG=error target/release/consent-gate run --config "$WORK/vg.toml")
+  CGVG=(target/release/consent-gate run --config "$WORK/vg.toml")
   echo "user-space instructions per request under callgrind ($REQUESTS requests, one connection):"
   for p in small home; do
     changing=changing-small; [ "$p" = home ] && changing=changing

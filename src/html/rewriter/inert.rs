@@ -209,8 +209,14 @@ fn same_name(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    // Only where the first byte occurs, in either case, is the rest compared.
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), hay).any(|p| {
+        hay.get(p + 1..p + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(rest))
+    })
 }
 
 /// Namespaces of lol_html's tree-builder simulation.
@@ -1384,6 +1390,8 @@ mod tests {
         "<!--",
     ];
 
+    const NEEDLES: &[&[u8]] = &[b"script:", b"<script", b"s", b"Ss"];
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
 
@@ -1397,6 +1405,17 @@ mod tests {
             let doc = pieces.concat();
             let (full, whole) = both_ways(doc.as_bytes(), fail_open);
             prop_assert_eq!(full, whole, "{}", doc);
+        }
+
+        /// The search for a needle in any case finds it exactly where comparing every window
+        /// of the haystack would.
+        #[test]
+        fn finding_a_needle_in_any_case_agrees_with_comparing_every_window(
+            hay in proptest::collection::vec(proptest::sample::select(&b"sSCcRrIiPpTt:<!- x"[..]), 0..40),
+            needle in proptest::sample::select(NEEDLES),
+        ) {
+            let every_window = hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
+            prop_assert_eq!(contains_ci(&hay, needle), every_window);
         }
     }
 }
