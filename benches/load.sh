@@ -59,9 +59,14 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ORIGIN="$(free_port)"; PROXY="$(free_port)"; SUB="$(free_port)"; SUBGZ="$(free_port)"
-CG="$(free_port)"; ADMIN="$(free_port)"; BARE="$(free_port)"
+# Free loopback ports, all held open together while they are picked so no two are the same.
+free_ports() {
+  python3 -c 'import socket, sys
+held = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in held: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
+}
+read -r ORIGIN PROXY SUB SUBGZ CG ADMIN BARE VG_PORT VG_ADMIN <<< "$(free_ports 9)"
 
 # --- pages ------------------------------------------------------------------------------
 mkdir -p "$WORK/www"
@@ -182,7 +187,7 @@ if [ "$MODE" = instructions ]; then
     rm -f "$out" "$out".[0-9]*
     python3 -c "import sys; print(f'  {sys.argv[1]:<36} {int(sys.argv[2]) / int(sys.argv[3]):>10,.0f} instructions/request')" "$name" "$total" "$REQUESTS"
   }
-  VG_PORT="$(free_port)"; VG_ADMIN="$(free_port)"; VG_ADDR="127.0.0.1:$VG_PORT"
+  VG_ADDR="127.0.0.1:$VG_PORT"
   sed -e "s/127.0.0.1:$CG\"/$VG_ADDR\"/" -e "s/127.0.0.1:$ADMIN\"/127.0.0.1:$VG_ADMIN\"/" \
     -e "s|cg.pid.txt|vg.pid.txt|" -e "s|cg.sock|vg.sock|" "$WORK/config.toml" > "$WORK/vg.toml"
   CGVG=(target/release/consent-gate run --config "$WORK/vg.toml")

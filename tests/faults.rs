@@ -363,6 +363,33 @@ fn healthy_addrs(p: &Proxy) -> Vec<String> {
         .collect()
 }
 
+/// Upstream connections are kept alive and reused: a run of requests one after another opens
+/// one connection to the origin (plus the health checker's), not one per request; and one the
+/// origin closed while it sat in the pool is not handed out again.
+#[test]
+fn upstream_connections_are_reused_until_the_origin_closes_them() {
+    let a = RawOrigin::start();
+    let p = pool_proxy(&[a.addr], "health_check_interval_ms = 60000\n");
+    let before = a.accepted();
+    for _ in 0..40 {
+        assert_eq!(p.get("/", &[]).text(), "ok");
+    }
+    let opened = a.accepted() - before;
+    assert!(
+        (1..=3).contains(&opened),
+        "40 requests opened {opened} upstream connections"
+    );
+    // The origin drops every connection; the next requests still get answers, on new ones.
+    for c in a.open.lock().unwrap().drain(..) {
+        let _ = c.shutdown(std::net::Shutdown::Both);
+    }
+    thread::sleep(Duration::from_millis(100));
+    for _ in 0..5 {
+        assert_eq!(p.get("/", &[]).text(), "ok");
+    }
+    assert!(a.accepted() > before + opened);
+}
+
 #[test]
 fn one_of_two_upstreams_down_fails_no_get_and_all_down_is_502_fast_then_recovers() {
     let a = RawOrigin::start();

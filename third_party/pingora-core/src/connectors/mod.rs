@@ -261,7 +261,7 @@ impl TransportConnector {
                         // test_reusable_stream: we assume server would never actively send data
                         // first on an idle stream.
                         #[cfg(unix)]
-                        if peer.matches_fd(stream.id())
+                        if pooled_stream_matches(peer, &stream)
                             && test_reusable_stream(&mut stream, &self.unexpected_data_conn_count)
                         {
                             Some(stream)
@@ -472,6 +472,32 @@ use futures::future::FutureExt;
 use tokio::io::AsyncReadExt;
 
 /// Test whether a stream is already closed or not reusable (server sent unexpected data)
+/// Whether a pooled stream still goes to `peer` (consent-gate patch, see PATCH.md change 3).
+/// The peer address is read from the stream's socket digest, which asks the kernel once per
+/// connection and keeps the answer, instead of a `getpeername()` on every reuse; a stream
+/// without a digest, or a peer reached through a proxy, is checked on its fd as before.
+#[cfg(unix)]
+fn pooled_stream_matches<P: Peer>(peer: &P, stream: &Stream) -> bool {
+    if peer.get_proxy().is_none() {
+        let connected = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().cloned());
+        if let Some(connected) = connected {
+            let wanted = peer.address();
+            // As the fd check: 0.0.0.0 is mapped to a local address by some systems.
+            let unspecified = wanted
+                .as_inet()
+                .is_some_and(|a| a.ip() == std::net::IpAddr::from([0u8, 0, 0, 0]));
+            if unspecified || connected == *wanted {
+                return true;
+            }
+            error!("Crit: pooled stream to {connected} does not match peer {wanted}");
+            return false;
+        }
+    }
+    peer.matches_fd(stream.id())
+}
+
 fn test_reusable_stream(stream: &mut Stream, unexpected_data_conn_count: &AtomicU64) -> bool {
     let mut buf = [0; 1];
     // tokio::task::unconstrained because now_or_never may yield None when the future is ready
