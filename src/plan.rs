@@ -425,7 +425,12 @@ pub fn filter_set_cookies(
     if kept.len() != values.len() {
         out.kept = Some(kept);
     }
-    let domain = cookies::cookie_domain(&plan.host);
+    // The host's registrable domain, looked up only when a cookie is withdrawn.
+    let domain = if plan.withdrawals.is_empty() {
+        None
+    } else {
+        cookies::cookie_domain(&plan.host)
+    };
     let mut done: Vec<&str> = Vec::new();
     for w in &plan.withdrawals {
         if done.contains(&w.name.as_str()) || names.contains(&w.name.as_bytes()) {

@@ -83,6 +83,9 @@ pub struct RuleFileInfo {
     pub path: PathBuf,
     /// Number of rules it contributed.
     pub rules: usize,
+    /// The path as `file:line` origins show it, made once: an origin is built for every
+    /// cookie and element a request decides on.
+    pub shown: Box<str>,
 }
 
 /// How a lookup came out.
@@ -451,6 +454,7 @@ impl<'c> Compiler<'c> {
         self.files.push(RuleFileInfo {
             path: path.to_owned(),
             rules: self.infos.len() - before,
+            shown: path.display().to_string().into_boxed_str(),
         });
         Ok(())
     }
@@ -899,10 +903,12 @@ impl Rules {
 
     /// `file:line` of a rule, for logs and `explain`.
     pub fn origin(&self, rule: &RuleInfo) -> String {
-        match self.files.get(rule.file) {
-            Some(f) => format!("{}:{}", f.path.display(), rule.line),
-            None => format!("<rules>:{}", rule.line),
-        }
+        use std::fmt::Write;
+        let file = self.files.get(rule.file).map_or("<rules>", |f| &f.shown);
+        let mut out = String::with_capacity(file.len() + 8);
+        out.push_str(file);
+        let _ = write!(out, ":{}", rule.line);
+        out
     }
 
     fn info(&self, id: RuleId) -> Option<&RuleInfo> {
