@@ -39,6 +39,20 @@ pub fn watch_dirs(files: &[PathBuf]) -> BTreeSet<PathBuf> {
     dirs
 }
 
+/// Whether a file event can mean changed contents. Reading a file (open, read, close after
+/// reading) cannot; and a reload reads every rule file, so reacting to reads would wake the
+/// reloader with its own reads, every `SETTLE`, for as long as the process runs.
+fn may_change_contents(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    match kind {
+        // A file closed after writing: its writes also came as `Modify`, but some backends
+        // report only the close.
+        notify::EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        notify::EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 /// The background service that reloads rules on file changes and SIGHUP.
 #[derive(Debug)]
 pub struct Reloader {
@@ -63,7 +77,7 @@ impl BackgroundService for Reloader {
         let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<()>();
         let mut watcher = match notify::recommended_watcher(
             move |res: notify::Result<notify::Event>| {
-                if res.is_ok() {
+                if res.is_ok_and(|event| may_change_contents(&event.kind)) {
                     let _ = tx.send(());
                 }
             },
@@ -107,5 +121,39 @@ impl BackgroundService for Reloader {
             }
         }
         drop(watcher);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With the real watcher on a real directory: reading a rule file (as every reload does)
+    /// wakes nothing; writing it does.
+    #[test]
+    fn reads_do_not_wake_the_reloader_and_writes_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rules.toml");
+        std::fs::write(&file, "# rules\n").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<notify::EventKind>();
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(event) = res
+                && may_change_contents(&event.kind)
+            {
+                let _ = tx.send(event.kind);
+            }
+        })
+        .unwrap();
+        watcher
+            .watch(dir.path(), RecursiveMode::NonRecursive)
+            .unwrap();
+        for _ in 0..3 {
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), "# rules\n");
+        }
+        let woke = rx.recv_timeout(Duration::from_millis(500));
+        assert!(woke.is_err(), "reading woke the reloader: {woke:?}");
+        std::fs::write(&file, "# rules, changed\n").unwrap();
+        let woke = rx.recv_timeout(Duration::from_secs(5));
+        assert!(woke.is_ok(), "writing did not wake the reloader");
     }
 }
