@@ -592,8 +592,20 @@ fn a_document_needs_only_the_attribute_checks_its_bytes_can_trigger() {
         b"<div STYLE = background:url(//t.example/x)>",
         b"<div style=\"background:u\\72 l(//t.example/x)\">",
         b"<div style='background-image:image-set(\"//t.example/x\" 1x)'>",
+        b"<x onreadystatechange=f()>",
+        b"<x\nonload\n\n=f()>",
+        b"<x style\t=\tbackground:url(//t.example/x)>",
     ] {
         assert_ne!(Needs::of(doc), plain, "{}", String::from_utf8_lossy(doc));
+    }
+    // Longer names, and names glued to what comes before, are other attributes.
+    for doc in [
+        &b"<x aonreadystatechange=f()>"[..],
+        b"<x data-onload=f()>",
+        b"onload=f()",
+        b"<x xstyle=background:url(//t.example/x)>",
+    ] {
+        assert_eq!(Needs::of(doc), plain, "{}", String::from_utf8_lossy(doc));
     }
 }
 

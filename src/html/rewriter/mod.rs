@@ -110,25 +110,32 @@ impl Needs {
     pub fn of(document: &[u8]) -> Needs {
         let doc = document;
         let mut bits = 0u32;
-        // Attributes: every `=`, with the name written before it.
+        // Attributes: every `=`, with the name written before it. Only names of 5 to
+        // `LONGEST_NAME` bytes can count, so the name is looked for in the bytes just before
+        // the `=` (and whitespace): a longer run of name bytes is no name of ours.
         for eq in memchr::memchr_iter(b'=', doc) {
-            let mut end = eq;
-            while end > 0 && doc.get(end - 1).is_some_and(u8::is_ascii_whitespace) {
-                end -= 1;
+            let before = doc.get(..eq).unwrap_or_default();
+            let end = before
+                .iter()
+                .rposition(|b| !b.is_ascii_whitespace())
+                .map_or(0, |p| p + 1);
+            let window = doc
+                .get(end.saturating_sub(LONGEST_NAME + 1)..end)
+                .unwrap_or_default();
+            let len = window
+                .iter()
+                .rev()
+                .position(|&b| !NAME_BYTES.get(usize::from(b)).copied().unwrap_or(false))
+                .unwrap_or(window.len());
+            if !(5..=LONGEST_NAME).contains(&len) {
+                continue;
             }
-            let mut start = end;
-            while start > 0
-                && doc
-                    .get(start - 1)
-                    .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                start -= 1;
-            }
+            let start = end - len;
             let separated = start
                 .checked_sub(1)
                 .and_then(|p| doc.get(p))
                 .is_some_and(|&b| b.is_ascii_whitespace() || matches!(b, b'/' | b'"' | b'\''));
-            let Some(name) = doc.get(start..end).filter(|n| separated && n.len() >= 5) else {
+            let Some(name) = doc.get(start..end).filter(|_| separated) else {
                 continue;
             };
             if name.len() >= 6 && name.get(..2).is_some_and(|p| p.eq_ignore_ascii_case(b"on")) {
@@ -156,6 +163,35 @@ impl Needs {
         self.0 & bit != 0
     }
 }
+
+/// Bytes [`Needs::of`] reads as part of an attribute name, as a table (the test runs on every
+/// byte of the names before every `=` of a page).
+// Indexing in a constant is checked when it is evaluated, at compile time.
+#[allow(clippy::indexing_slicing)]
+const NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b: u8 = 0;
+    loop {
+        table[b as usize] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        if b == u8::MAX {
+            break table;
+        }
+        b += 1;
+    }
+};
+
+/// The longest attribute name [`Needs::of`] looks for.
+const LONGEST_NAME: usize = {
+    let mut longest = "style".len();
+    let mut rest: &[&str] = &HANDLER_ATTRIBUTES;
+    while let [first, tail @ ..] = rest {
+        if first.len() > longest {
+            longest = first.len();
+        }
+        rest = tail;
+    }
+    longest
+};
 
 /// Whether `script` ends just before `at`, in any case, with tabs and newlines between its
 /// letters skipped (as a browser drops them from a URL).
