@@ -253,17 +253,21 @@ enum Ns {
     MathMl,
 }
 
-/// One tag as lol_html's tokenizer reads it.
-struct Tag<'a> {
+/// An attribute as the tag holds it: `(name, value)`; a value is empty when missing.
+type Attribute<'a> = (&'a [u8], &'a [u8]);
+
+/// One tag as lol_html's tokenizer reads it. Small and plain, so that it lives in registers:
+/// its attributes stay in the scan's list.
+#[derive(Clone, Copy)]
+struct Tag<'a, 'l> {
     name: &'a [u8],
-    /// `(name, value)`; a value is empty when missing.
-    attributes: Vec<(&'a [u8], &'a [u8])>,
+    attributes: &'l [Attribute<'a>],
     self_closing: bool,
     /// Just past the `>`.
     end: usize,
 }
 
-impl Tag<'_> {
+impl Tag<'_, '_> {
     fn attribute(&self, name: &[u8]) -> impl Iterator<Item = &[u8]> {
         self.attributes
             .iter()
@@ -275,19 +279,16 @@ impl Tag<'_> {
 /// Reads the tag (start or end) whose name starts at `at` (just past `<` or `</`), its
 /// attributes into `attributes` (emptied first, kept to be used again); `None` when the
 /// document ends inside it.
-fn read_tag<'a>(
+#[inline(always)]
+fn read_tag<'a, 'l>(
     doc: &'a [u8],
     at: usize,
-    mut attributes: Vec<(&'a [u8], &'a [u8])>,
-) -> Option<Tag<'a>> {
+    attributes: &'l mut Vec<Attribute<'a>>,
+) -> Option<Tag<'a, 'l>> {
     attributes.clear();
     let mut i = skip_to(doc, at, ENDS_TAG_NAME)?;
-    let mut tag = Tag {
-        name: doc.get(at..i)?,
-        attributes,
-        self_closing: false,
-        end: 0,
-    };
+    let name = doc.get(at..i)?;
+    let mut self_closing = false;
     // Before an attribute name.
     loop {
         let b = *doc.get(i)?;
@@ -299,7 +300,7 @@ fn read_tag<'a>(
                 // Self-closing start tag state: `>` ends, anything else is read again as the
                 // start of an attribute.
                 if *doc.get(i)? == b'>' {
-                    tag.self_closing = true;
+                    self_closing = true;
                     i += 1;
                     break;
                 }
@@ -316,7 +317,7 @@ fn read_tag<'a>(
             i += 1;
         }
         if *doc.get(i)? != b'=' {
-            tag.attributes.push((name, &[]));
+            attributes.push((name, &[]));
             continue;
         }
         i += 1;
@@ -326,7 +327,7 @@ fn read_tag<'a>(
         }
         let value = match *doc.get(i)? {
             b'>' => {
-                tag.attributes.push((name, &[]));
+                attributes.push((name, &[]));
                 i += 1;
                 break;
             }
@@ -342,16 +343,20 @@ fn read_tag<'a>(
                 doc.get(start..i)?
             }
         };
-        tag.attributes.push((name, value));
-        if tag.attributes.len() > MAX_ATTRIBUTES || i - at > MAX_TAG_BYTES {
+        attributes.push((name, value));
+        if attributes.len() > MAX_ATTRIBUTES || i - at > MAX_TAG_BYTES {
             return None;
         }
     }
     if i - at > MAX_TAG_BYTES {
         return None;
     }
-    tag.end = i;
-    Some(tag)
+    Some(Tag {
+        name,
+        attributes,
+        self_closing,
+        end: i,
+    })
 }
 
 /// The largest tag, and the most attributes in one, the scan reads: past them it stops and
@@ -362,23 +367,21 @@ const MAX_ATTRIBUTES: usize = 256;
 /// Reads an end tag whose name starts at `at`, like [`read_tag`], quickly when it is just a
 /// name and `>`.
 #[inline]
-fn read_end_tag<'a>(
+fn read_end_tag<'a, 'l>(
     doc: &'a [u8],
     at: usize,
-    attributes: &mut Vec<(&'a [u8], &'a [u8])>,
-) -> Option<Tag<'a>> {
+    attributes: &'l mut Vec<Attribute<'a>>,
+) -> Option<Tag<'a, 'l>> {
     let name_end = skip_to(doc, at, ENDS_TAG_NAME)?;
     if doc.get(name_end) == Some(&b'>') {
-        let mut attributes = std::mem::take(attributes);
-        attributes.clear();
         return Some(Tag {
             name: doc.get(at..name_end)?,
-            attributes,
+            attributes: &[],
             self_closing: false,
             end: name_end + 1,
         });
     }
-    read_tag(doc, at, std::mem::take(attributes))
+    read_tag(doc, at, attributes)
 }
 
 /// The end of a comment whose `<!--` ends at `at`.
@@ -483,7 +486,7 @@ struct Scan<'a, F> {
     handled_open: usize,
     guard: Guard,
     /// Attribute list of the last tag read, kept for the next.
-    attributes: Vec<(&'a [u8], &'a [u8])>,
+    attributes: Vec<Attribute<'a>>,
     spans: Vec<Range<usize>>,
     /// The stretch being grown (HTML content, data state).
     stretch: Option<Stretch>,
@@ -635,9 +638,9 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
     }
 
     /// Whether a start tag in HTML content leaves every handler and check idle; `Some(void)`.
-    fn inert_start(&mut self, tag: &Tag<'_>) -> Option<bool> {
+    fn inert_start(&mut self, tag: &Tag<'_, '_>) -> Option<bool> {
         let void = content_element(tag.name)?;
-        for &(name, value) in &tag.attributes {
+        for &(name, value) in tag.attributes {
             let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
             let checked = match name.first().map(u8::to_ascii_lowercase) {
                 // Event handlers (any `on*`).
@@ -681,7 +684,7 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
 
     /// Pushes a start tag on the copy of lol_html's element stack, as lol_html does (in the
     /// namespace the tag leaves the simulation in).
-    fn push(&mut self, tag: &Tag<'a>) {
+    fn push(&mut self, tag: &Tag<'a, '_>) {
         let keep = if self.current() == Ns::Html {
             !void_in_lol_html(tag.name)
         } else {
@@ -706,7 +709,7 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
 
     /// A start tag: grows the stretch when inert, else cuts it. Returns where scanning goes on
     /// (past raw text), or `None` to stop.
-    fn start_tag(&mut self, lt: usize, tag: &Tag<'a>) -> Option<usize> {
+    fn start_tag(&mut self, lt: usize, tag: &Tag<'a, '_>) -> Option<usize> {
         let growing = self.in_html()
             && self.stretch.is_some()
             && self.opened_in_stretch() < MAX_OPEN
@@ -750,13 +753,14 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
             return Some(tag.end);
         };
         let end_lt = raw_text_end(self.doc, tag.end, tag.name, script)?;
-        let end = read_tag(self.doc, end_lt + 2, Vec::new())?;
+        let mut attributes = Vec::new();
+        let end = read_tag(self.doc, end_lt + 2, &mut attributes)?;
         self.end_tag(end_lt, &end);
         Some(end.end)
     }
 
     /// An end tag: closes the stretch's innermost element, or cuts the stretch.
-    fn end_tag(&mut self, lt: usize, tag: &Tag<'_>) {
+    fn end_tag(&mut self, lt: usize, tag: &Tag<'_, '_>) {
         let closes_innermost = self.opened_in_stretch() > 0
             && self
                 .open
@@ -780,7 +784,7 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
 
     /// lol_html's tree-builder simulation of a start tag (namespaces only; raw text is handled
     /// by the caller).
-    fn simulate_start(&mut self, tag: &Tag<'_>) {
+    fn simulate_start(&mut self, tag: &Tag<'_, '_>) {
         let name = tag.name;
         let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
         let current = self.current();
@@ -873,7 +877,7 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
     }
 
     /// lol_html's tree-builder simulation of an end tag.
-    fn simulate_end(&mut self, tag: &Tag<'_>) {
+    fn simulate_end(&mut self, tag: &Tag<'_, '_>) {
         let name = tag.name;
         let current = self.current();
         if current == Ns::Html {
@@ -915,20 +919,19 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
         let mut pos = 0;
         self.resume(0);
         loop {
-            let Some(lt) =
-                find_byte(b'<', doc.get(pos..).unwrap_or_default()).map(|p| pos + p)
+            let Some(lt) = find_byte(b'<', doc.get(pos..).unwrap_or_default()).map(|p| pos + p)
             else {
                 self.reach(doc.len());
                 break;
             };
             let next = match doc.get(lt + 1) {
                 Some(b) if b.is_ascii_alphabetic() => {
-                    let Some(tag) = read_tag(doc, lt + 1, std::mem::take(&mut self.attributes))
-                    else {
+                    let mut attributes = std::mem::take(&mut self.attributes);
+                    let Some(tag) = read_tag(doc, lt + 1, &mut attributes) else {
                         break;
                     };
                     let next = self.start_tag(lt, &tag);
-                    self.attributes = tag.attributes;
+                    self.attributes = attributes;
                     match next {
                         Some(n) => n,
                         None => break,
@@ -936,12 +939,14 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
                 }
                 Some(b'/') => match doc.get(lt + 2) {
                     Some(b) if b.is_ascii_alphabetic() => {
-                        let Some(tag) = read_end_tag(doc, lt + 2, &mut self.attributes) else {
+                        let mut attributes = std::mem::take(&mut self.attributes);
+                        let Some(tag) = read_end_tag(doc, lt + 2, &mut attributes) else {
                             break;
                         };
                         self.end_tag(lt, &tag);
-                        self.attributes = tag.attributes;
-                        tag.end
+                        let end = tag.end;
+                        self.attributes = attributes;
+                        end
                     }
                     // `</>` is dropped by the tokenizer: a stretch cannot hold it.
                     Some(b'>') => {

@@ -426,6 +426,9 @@ fn first_blocked_in_fragment(st: &State, fragment: &str) -> Option<(RuleInfo, St
             ),
         ));
     }
+    // The same selectors every time: their compiled program is kept.
+    let settings =
+        lol_html::Settings::from(settings).with_selector_program_cache(&sel.fragment_programs);
     // A fragment lol_html cannot parse is treated as holding a tracker: fail closed.
     if lol_html::rewrite_str(fragment, settings).is_err() && found.borrow().is_none() {
         let rule = st.page.rules.signature(fragment).cloned()?;
