@@ -179,12 +179,21 @@ pub fn target(raw: &str) -> Option<Target> {
         return None;
     }
     let decoded = decode_entities(raw);
-    let cleaned: String = decoded
-        .trim_matches(|c: char| c <= ' ')
-        .chars()
-        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
-        .map(|c| if c == '\\' { '/' } else { c })
-        .collect();
+    let trimmed = decoded.trim_matches(|c: char| c <= ' ');
+    // Most URLs hold no tab, newline or backslash: those are read as they are.
+    let cleaned: std::borrow::Cow<'_, str> = if trimmed
+        .bytes()
+        .any(|b| matches!(b, b'\t' | b'\n' | b'\r' | b'\\'))
+    {
+        trimmed
+            .chars()
+            .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+            .map(|c| if c == '\\' { '/' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        trimmed.into()
+    };
     let after_scheme = if let Some(rest) = cleaned.strip_prefix("//") {
         rest
     } else {

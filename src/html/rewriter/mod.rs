@@ -431,7 +431,12 @@ impl State {
             category: rule.category,
             vendor: rule.vendor.to_string(),
             rule: origin,
-            target: target.chars().take(512).collect(),
+            // At most 512 characters: a target of at most 512 bytes is copied whole.
+            target: if target.len() <= 512 {
+                target.to_owned()
+            } else {
+                target.chars().take(512).collect()
+            },
         });
     }
 

@@ -103,7 +103,14 @@ pub(super) fn settle_script(st: &mut State) -> Option<(String, bool)> {
         return Some((pending.text, false));
     }
     let category = st.category_name(&rule);
-    let mut out = String::from("<script type=\"text/plain\"");
+    // Sized once: the script's text is most of it.
+    let attributes: usize = pending
+        .attributes
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 24)
+        .sum();
+    let mut out = String::with_capacity(pending.text.len() + attributes + 160);
+    out.push_str("<script type=\"text/plain\"");
     for (name, value) in &pending.attributes {
         let name = if name == "type" {
             "data-consent-type"
@@ -111,13 +118,17 @@ pub(super) fn settle_script(st: &mut State) -> Option<(String, bool)> {
             name
         };
         // lol_html gives values with their character references still encoded.
-        out.push_str(&format!(" {name}=\"{}\"", value.replace('"', "&quot;")));
+        out.push(' ');
+        out.push_str(name);
+        out.push_str("=\"");
+        out.push_str(&value.replace('"', "&quot;"));
+        out.push('"');
     }
-    out.push_str(&format!(
-        " data-consent-category=\"{}\" data-consent-vendor=\"{}\">",
-        escape(&category),
-        escape(&rule.vendor)
-    ));
+    out.push_str(" data-consent-category=\"");
+    out.push_str(&escape(&category));
+    out.push_str("\" data-consent-vendor=\"");
+    out.push_str(&escape(&rule.vendor));
+    out.push_str("\">");
     out.push_str(&pending.text);
     out.push_str("</script>");
     Some((out, true))
