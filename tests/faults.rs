@@ -21,12 +21,17 @@ const SITE: &str = "[[site]]\nname = \"s\"\nhosts = [\"www.example.com\"]\ndefau
 
 /// A proxy with short downstream limits: 2 s for headers, 2 s idle, at most `max` connections.
 fn limited_proxy(origin: &Origin, max: usize) -> Proxy {
+    proxy_with_limits(origin, max, 2)
+}
+
+/// A proxy allowing `max` connections, each given `header_seconds` to send its request head.
+fn proxy_with_limits(origin: &Origin, max: usize, header_seconds: u64) -> Proxy {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.toml"), curated_rules()).unwrap();
     let config = config_text(dir.path(), origin.addr, &["rules.toml"], "", SITE).replace(
         "graceful_shutdown_timeout_seconds = 1",
         &format!(
-            "graceful_shutdown_timeout_seconds = 1\nheader_timeout_seconds = 2\nidle_timeout_seconds = 2\nmax_connections = {max}"
+            "graceful_shutdown_timeout_seconds = 1\nheader_timeout_seconds = {header_seconds}\nidle_timeout_seconds = 2\nmax_connections = {max}"
         ),
     );
     Proxy::start_raw(dir, &config)
@@ -138,7 +143,9 @@ fn idle_keep_alive_connections_are_closed_and_counted() {
 #[test]
 fn connections_beyond_the_cap_are_closed_at_once_and_the_cap_frees_up() {
     let origin = origin();
-    let p = limited_proxy(&origin, 8);
+    // A header deadline longer than the test: the eight silent connections must still be open
+    // when they are counted, however slowly this machine gets to look.
+    let p = proxy_with_limits(&origin, 8, 60);
     // Eight silent connections hold every slot (until their header deadline).
     let held: Vec<TcpStream> = (0..8)
         .map(|_| TcpStream::connect(p.addr).unwrap())
