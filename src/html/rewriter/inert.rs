@@ -202,12 +202,6 @@ fn skip_to(doc: &[u8], from: usize, class: u8) -> Option<usize> {
         .map(|p| from + p)
 }
 
-/// Tag names compare without regard to ASCII case.
-#[inline]
-fn same_name(a: &[u8], b: &[u8]) -> bool {
-    a.eq_ignore_ascii_case(b)
-}
-
 /// The first `needle` in `hay`, as `memchr` finds it. The scan's searches mostly end within a
 /// few bytes (an attribute value, the text between two tags), where memchr's setup costs more
 /// than the search: the first bytes are tested eight at a time in a word, memchr takes over
@@ -700,7 +694,11 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
     /// An end tag on the copy of lol_html's element stack: closes the innermost open element
     /// of that name and every element opened after it.
     fn pop(&mut self, name: &[u8]) {
-        if let Some(i) = self.open.iter().rposition(|(n, _)| same_name(n, name)) {
+        if let Some(i) = self
+            .open
+            .iter()
+            .rposition(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             let closed = self.open.get(i..).unwrap_or_default();
             self.handled_open -= closed.iter().filter(|(_, handled)| *handled).count();
             self.open.truncate(i);
@@ -765,7 +763,7 @@ impl<'a, F: FnMut(ImageUrl, &str) -> bool> Scan<'a, F> {
             && self
                 .open
                 .last()
-                .is_some_and(|(top, _)| same_name(top, tag.name));
+                .is_some_and(|(top, _)| top.eq_ignore_ascii_case(tag.name));
         if self.in_html() && closes_innermost {
             // The innermost element is a content element, never a handled one.
             self.open.pop();

@@ -53,11 +53,9 @@ pub struct Selectors {
     /// Variants for documents seen whole, by what they need.
     narrowed: Mutex<std::collections::HashMap<Needs, Arc<Selectors>>>,
     /// lol_html's matching programs for these selectors (one per encoding and charset
-    /// sniffing), compiled once instead of for every rewriter.
+    /// sniffing, and one for the `<noscript>` content check), compiled once instead of for
+    /// every rewriter.
     programs: SelectorProgramCache,
-    /// lol_html's matching program for the `<noscript>` content check (its own selectors:
-    /// the fetching elements).
-    fragment_programs: SelectorProgramCache,
 }
 
 /// Attributes through which inline code runs: event handlers, and URL attributes that can hold
@@ -321,7 +319,6 @@ impl Selectors {
             },
             narrowed: Mutex::new(std::collections::HashMap::new()),
             programs: SelectorProgramCache::new(),
-            fragment_programs: SelectorProgramCache::new(),
         })
     }
 

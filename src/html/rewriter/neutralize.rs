@@ -4,7 +4,7 @@
 
 use lol_html::html_content::{ContentType, EndTag};
 use lol_html::send::Element;
-use lol_html::{HandlerResult, RewriteStrSettings, Selector};
+use lol_html::{HandlerResult, Selector};
 
 use super::{Kind, Pending, Shared, State, lock};
 use crate::html::{escape, is_javascript};
@@ -103,13 +103,8 @@ pub(super) fn settle_script(st: &mut State) -> Option<(String, bool)> {
         return Some((pending.text, false));
     }
     let category = st.category_name(&rule);
-    // Sized once: the script's text is most of it.
-    let attributes: usize = pending
-        .attributes
-        .iter()
-        .map(|(n, v)| n.len() + v.len() + 24)
-        .sum();
-    let mut out = String::with_capacity(pending.text.len() + attributes + 160);
+    // The script's text is most of it.
+    let mut out = String::with_capacity(pending.text.len() + 256);
     out.push_str("<script type=\"text/plain\"");
     for (name, value) in &pending.attributes {
         let name = if name == "type" {
@@ -423,7 +418,9 @@ fn first_blocked_in_fragment(st: &State, fragment: &str) -> Option<(RuleInfo, St
         (&sel.link, &["href"]),
     ];
     let check = &check;
-    let mut settings = RewriteStrSettings::new();
+    // Its program is compiled once and kept with the page's (the cache tells them apart by
+    // their selectors).
+    let mut settings = lol_html::Settings::new().with_selector_program_cache(&sel.programs);
     for (selector, attributes) in fetching {
         settings = settings.append_element_content_handler((
             std::borrow::Cow::Borrowed(selector),
@@ -437,9 +434,6 @@ fn first_blocked_in_fragment(st: &State, fragment: &str) -> Option<(RuleInfo, St
             ),
         ));
     }
-    // The same selectors every time: their compiled program is kept.
-    let settings =
-        lol_html::Settings::from(settings).with_selector_program_cache(&sel.fragment_programs);
     // A fragment lol_html cannot parse is treated as holding a tracker: fail closed.
     if lol_html::rewrite_str(fragment, settings).is_err() && found.borrow().is_none() {
         let rule = st.page.rules.signature(fragment).cloned()?;

@@ -471,7 +471,6 @@ impl PreferredHttpVersion {
 use futures::future::FutureExt;
 use tokio::io::AsyncReadExt;
 
-/// Test whether a stream is already closed or not reusable (server sent unexpected data)
 /// Whether a pooled stream still goes to `peer` (consent-gate patch, see PATCH.md change 3).
 /// The peer address is read from the stream's socket digest, which asks the kernel once per
 /// connection and keeps the answer, instead of a `getpeername()` on every reuse; a stream
@@ -498,6 +497,7 @@ fn pooled_stream_matches<P: Peer>(peer: &P, stream: &Stream) -> bool {
     peer.matches_fd(stream.id())
 }
 
+/// Test whether a stream is already closed or not reusable (server sent unexpected data)
 fn test_reusable_stream(stream: &mut Stream, unexpected_data_conn_count: &AtomicU64) -> bool {
     let mut buf = [0; 1];
     // tokio::task::unconstrained because now_or_never may yield None when the future is ready
